@@ -1,0 +1,51 @@
+# One obvious command each: `make run` starts everything, `make test` checks everything.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+PROTOS := $(shell find protos -name '*.proto')
+GENERATED := ecommerce/.generated
+DESCRIPTOR := build/api_descriptor.pb
+ENVOY_CONFIG := build/envoy.yaml
+# Where googleapis-common-protos keeps google/api and google/rpc .proto files.
+GOOGLEAPIS = $(shell $(PY) -c 'import google.rpc.status_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[2])')
+
+.PHONY: all install run test sample-data clean
+
+all: $(GENERATED) $(DESCRIPTOR) $(ENVOY_CONFIG)
+
+install: $(INSTALLED)
+
+$(INSTALLED): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# compat mode puts the repository root on sys.path, where the generated ecommerce/ package lives.
+	$(PY) -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	touch $@
+
+$(GENERATED): $(PROTOS) $(INSTALLED)
+	$(PY) -m grpc_tools.protoc -I protos -I $(GOOGLEAPIS) \
+		--python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS:protos/%=%)
+	touch $@
+
+# The transcoder needs every imported file, and google.rpc's status and details to print errors.
+$(DESCRIPTOR): $(PROTOS) $(INSTALLED)
+	mkdir -p build
+	$(PY) -m grpc_tools.protoc -I protos -I $(GOOGLEAPIS) --include_imports --include_source_info \
+		--descriptor_set_out=$@ $(PROTOS:protos/%=%) google/rpc/status.proto google/rpc/error_details.proto
+
+$(ENVOY_CONFIG): envoy/envoy.yaml $(DESCRIPTOR) $(INSTALLED)
+	$(PY) -m services.gateway --descriptor $(DESCRIPTOR) --out $@
+
+run: all
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
+
+test: all
+	$(PY) -m pytest
+
+sample-data: all
+	$(PY) -m scripts.sample_data
+
+clean:
+	rm -rf ecommerce build $(VENV)

@@ -1,0 +1,1 @@
+"""The gRPC services, one package each, and the server plumbing they share."""

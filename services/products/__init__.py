@@ -1,0 +1,1 @@
+"""The Products service: catalogue, search and stock."""

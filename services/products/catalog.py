@@ -1,0 +1,131 @@
+"""Catalogue and stock operations on the Products database; failures are domain errors."""
+from dataclasses import dataclass
+
+import peewee
+
+from services.errors import AlreadyExists, FailedPrecondition, InsufficientStock, ProductNotFound
+from storage.database import keyset_page, utcnow
+from storage.products import Product, StockReservation, StockReservationLine, database
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    products: list
+    last_id: int | None  # key to continue after; None on the last page
+    total_size: int
+
+
+def create_product(fields):
+    return Product.create(**fields)
+
+
+def get_product(product_id):
+    product = Product.get_or_none(Product.id == product_id)
+    if product is None:
+        raise ProductNotFound(product_id)
+    return product
+
+
+def update_product(product_id, changes):
+    with database.atomic():
+        changed = Product.update(**changes, updated_at=utcnow()).where(Product.id == product_id).execute()
+        if not changed:
+            raise ProductNotFound(product_id)
+        return get_product(product_id)
+
+
+def delete_product(product_id):
+    if not Product.delete().where(Product.id == product_id).execute():
+        raise ProductNotFound(product_id)
+
+
+def list_products(page, search=None):
+    """A page of products in id order, optionally narrowed by a rules.SearchFilter."""
+    query = Product.select()
+    if search is not None:
+        if search.q:
+            query = query.where(Product.name.contains(search.q))  # LIKE/ILIKE, wildcards escaped
+        if search.category:
+            query = query.where(Product.category == search.category)
+        if search.min_price is not None:
+            query = query.where(Product.price >= search.min_price)
+        if search.max_price is not None:
+            query = query.where(Product.price <= search.max_price)
+    products, last_id = keyset_page(query, Product.id, page.size, page.after)
+    return ProductPage(products, last_id, query.count())
+
+
+def reserve_stock(reservation_id, lines):
+    """Take stock for every (product_id, quantity) line, all or none; return the reservation's lines.
+
+    Each line is one conditional UPDATE (stock >= quantity), in product id order so that concurrent
+    reservations on PostgreSQL lock rows in the same order. Repeating an id returns its first result.
+    """
+    try:
+        with database.atomic():
+            reservation = StockReservation.create(reservation_id=reservation_id, state=StockReservation.RESERVED)
+            for product_id, quantity in sorted(lines):
+                _take(product_id, quantity)
+            products = {product.id: product for product in
+                        Product.select().where(Product.id.in_([product_id for product_id, _ in lines]))}
+            rows = [StockReservationLine(reservation=reservation, position=position, product_id=product_id,
+                                         quantity=quantity, product_name=products[product_id].name,
+                                         unit_price=products[product_id].price)
+                    for position, (product_id, quantity) in enumerate(lines)]
+            StockReservationLine.bulk_create(rows)
+            return rows
+    except peewee.IntegrityError:
+        # The id was used before (or by a concurrent call that committed first).
+        return _replay_reservation(reservation_id, lines)
+
+
+def _take(product_id, quantity):
+    taken = (Product.update(stock_quantity=Product.stock_quantity - quantity)
+             .where((Product.id == product_id) & (Product.stock_quantity >= quantity)).execute())
+    if not taken:
+        product = Product.get_or_none(Product.id == product_id)
+        if product is None:
+            raise ProductNotFound(product_id)
+        raise InsufficientStock(product_id, quantity, product.stock_quantity, product.name)
+
+
+def _replay_reservation(reservation_id, lines):
+    reservation = StockReservation.get(StockReservation.reservation_id == reservation_id)
+    if reservation.state == StockReservation.RELEASED:
+        raise FailedPrecondition(f'reservation {reservation_id} was released', reason='RESERVATION_RELEASED',
+                                 reservation_id=reservation_id)
+    stored = list(reservation.lines.order_by(StockReservationLine.position))
+    if [(line.product_id, line.quantity) for line in stored] != list(lines):
+        raise AlreadyExists(f'reservation {reservation_id} exists with other lines', reason='RESERVATION_MISMATCH',
+                            reservation_id=reservation_id)
+    return stored
+
+
+def release_stock(reservation_id):
+    """Give back a reservation's stock exactly once; True if this call gave it back.
+
+    An unknown id is recorded as released, so that a reservation arriving after its release (a
+    retried or delayed call) takes nothing.
+    """
+    for _attempt in range(2):  # a concurrent first reservation of the id can win the insert once
+        try:
+            with database.atomic():
+                flipped = (StockReservation
+                           .update(state=StockReservation.RELEASED, updated_at=utcnow())
+                           .where((StockReservation.reservation_id == reservation_id)
+                                  & (StockReservation.state == StockReservation.RESERVED)).execute())
+                if flipped:
+                    lines = (StockReservationLine.select().join(StockReservation)
+                             .where(StockReservation.reservation_id == reservation_id)
+                             .order_by(StockReservationLine.product_id))
+                    for line in lines:
+                        # A deleted product's stock has nowhere to go back to.
+                        (Product.update(stock_quantity=Product.stock_quantity + line.quantity)
+                         .where(Product.id == line.product_id).execute())
+                    return True
+                if not StockReservation.select().where(StockReservation.reservation_id == reservation_id).exists():
+                    StockReservation.create(reservation_id=reservation_id, state=StockReservation.RELEASED)
+                return False
+        except peewee.IntegrityError:
+            continue
+    return False

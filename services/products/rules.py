@@ -1,0 +1,138 @@
+"""Validation of product fields: plain functions, no gRPC and no database."""
+from dataclasses import dataclass
+from decimal import Decimal
+
+from services.errors import InvalidArgument
+from services.money import parse_price
+
+CATEGORIES = ('electronics', 'clothing', 'books', 'home', 'sports', 'toys', 'other')
+EDITABLE_FIELDS = ('name', 'description', 'price', 'stock_quantity', 'category')
+REQUIRED_FIELDS = ('name', 'price', 'category')
+DEFAULTS = {'description': '', 'stock_quantity': 0}
+MAX_NAME_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 5000
+# Far above any shelf, and far enough below 2**31 that giving stock back cannot overflow.
+MAX_STOCK = 1_000_000_000
+
+
+def _name(value):
+    name = value.strip()
+    if not name:
+        raise InvalidArgument('name', 'is required')
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidArgument('name', f'must be at most {MAX_NAME_LENGTH} characters, not {len(name)}')
+    return name
+
+
+def _description(value):
+    if len(value) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidArgument('description', f'must be at most {MAX_DESCRIPTION_LENGTH} characters')
+    return value
+
+
+def _stock_quantity(value):
+    if not 0 <= value <= MAX_STOCK:
+        raise InvalidArgument('stock_quantity', f'must be between 0 and {MAX_STOCK}, not {value}')
+    return value
+
+
+def _category(value):
+    if value not in CATEGORIES:
+        raise InvalidArgument('category', f'must be one of {", ".join(CATEGORIES)}')
+    return value
+
+
+_VALIDATORS = {
+    'name': _name,
+    'description': _description,
+    'price': lambda value: parse_price(value, 'price'),
+    'stock_quantity': _stock_quantity,
+    'category': _category,
+}
+
+
+def validate_fields(values):
+    """Check each given field ({name: raw value}) and return them cleaned; price becomes a Decimal."""
+    return {field: _VALIDATORS[field](value) for field, value in values.items()}
+
+
+def new_product_fields(values):
+    """Fields of a product to create or fully replace: required ones present, defaults filled in."""
+    for field in REQUIRED_FIELDS:
+        if field not in values:
+            raise InvalidArgument(field, 'is required')
+    return validate_fields({**DEFAULTS, **values})
+
+
+def changes_for_update(mask_paths, present):
+    """The validated changes of an update (AIP-134), from its mask and the fields present in the request.
+
+    No mask: the fields present. "*": every editable field (a full replacement). Otherwise the named
+    paths; a named field left out of the request is cleared to its default, or is an error if required.
+    """
+    if not mask_paths:
+        if not present:
+            raise InvalidArgument('product', 'has no fields to update')
+        return validate_fields(present)
+    if '*' in mask_paths:
+        if len(mask_paths) > 1:
+            raise InvalidArgument('update_mask', '"*" cannot be combined with other paths')
+        return new_product_fields(present)
+    unknown = [path for path in mask_paths if path not in EDITABLE_FIELDS]
+    if unknown:
+        raise InvalidArgument('update_mask', f'unknown or read-only field {unknown[0]!r}; '
+                                             f'editable fields are {", ".join(EDITABLE_FIELDS)}')
+    changes = {}
+    for field in mask_paths:
+        if field in present:
+            changes[field] = present[field]
+        elif field in DEFAULTS:
+            changes[field] = DEFAULTS[field]
+        else:
+            raise InvalidArgument(field, 'is required')
+    return validate_fields(changes)
+
+
+def search_filter(q, category, min_price, max_price):
+    """Validated search filters; empty strings mean "no filter"."""
+    q = q.strip()
+    if len(q) > MAX_NAME_LENGTH:
+        raise InvalidArgument('q', f'must be at most {MAX_NAME_LENGTH} characters')
+    low = parse_price(min_price, 'min_price') if min_price else None
+    high = parse_price(max_price, 'max_price') if max_price else None
+    if low is not None and high is not None and low > high:
+        raise InvalidArgument('min_price', f'{low} is above max_price {high}')
+    return SearchFilter(q=q, category=_category(category) if category else '', min_price=low, max_price=high)
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    q: str
+    category: str
+    min_price: Decimal | None
+    max_price: Decimal | None
+
+    def listing(self):
+        """Canonical form, which ties a page token to these filters."""
+        return f'search|{self.q.lower()}|{self.category}|{self.min_price}|{self.max_price}'
+
+
+MAX_RESERVATION_LINES = 100
+
+
+def stock_lines(reservation_id, lines):
+    """Validate a reservation: an id, 1 to 100 lines, positive quantities, each product once."""
+    if not reservation_id or len(reservation_id) > 100:
+        raise InvalidArgument('reservation_id', 'is required, at most 100 characters')
+    if not 1 <= len(lines) <= MAX_RESERVATION_LINES:
+        raise InvalidArgument('lines', f'must hold 1 to {MAX_RESERVATION_LINES} lines')
+    seen = set()
+    for index, (product_id, quantity) in enumerate(lines):
+        if product_id <= 0:
+            raise InvalidArgument(f'lines[{index}].product_id', 'must be a product id')
+        if quantity <= 0:
+            raise InvalidArgument(f'lines[{index}].quantity', 'must be at least 1')
+        if product_id in seen:
+            raise InvalidArgument(f'lines[{index}].product_id', f'product {product_id} is listed twice')
+        seen.add(product_id)
+    return list(lines)

@@ -1,0 +1,92 @@
+"""ProductService over gRPC: protobuf in and out; the rules and storage do the work."""
+from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+from google.protobuf import empty_pb2
+
+from services.errors import InvalidArgument
+from services.money import format_money
+from services.pagination import encode_page_token, page_request
+from services.products import catalog, rules
+
+Category = products_pb2.Product.Category
+LISTING = 'products'
+
+
+def category_name(value):
+    """'electronics' for ELECTRONICS; an unknown number stays a number, which validation rejects."""
+    try:
+        return Category.Name(value).lower()
+    except ValueError:
+        return str(value)
+
+
+def present_fields(product):
+    """The editable fields set in a Product message, as raw values for the rules."""
+    values = {field: getattr(product, field) for field in rules.EDITABLE_FIELDS if product.HasField(field)}
+    if 'category' in values:
+        values['category'] = category_name(values['category'])
+    return values
+
+
+def product_message(product):
+    message = products_pb2.Product(
+        id=product.id, name=product.name, description=product.description, price=format_money(product.price),
+        stock_quantity=product.stock_quantity, category=Category.Value(product.category.upper()))
+    message.created_at.FromDatetime(product.created_at)
+    message.updated_at.FromDatetime(product.updated_at)
+    return message
+
+
+def product_id(value, field='id'):
+    if value <= 0:
+        raise InvalidArgument(field, 'must be a positive product id')
+    return value
+
+
+class ProductServicer(products_pb2_grpc.ProductServiceServicer):
+    SERVICE_NAME = products_pb2.DESCRIPTOR.services_by_name['ProductService'].full_name
+
+    def CreateProduct(self, request, context):
+        return product_message(catalog.create_product(rules.new_product_fields(present_fields(request.product))))
+
+    def GetProduct(self, request, context):
+        return product_message(catalog.get_product(product_id(request.id)))
+
+    def UpdateProduct(self, request, context):
+        changes = rules.changes_for_update(list(request.update_mask.paths), present_fields(request.product))
+        return product_message(catalog.update_product(product_id(request.product.id, 'product.id'), changes))
+
+    def DeleteProduct(self, request, context):
+        catalog.delete_product(product_id(request.id))
+        return empty_pb2.Empty()
+
+    def ListProducts(self, request, context):
+        page = catalog.list_products(page_request(request.page_size, request.page_token, LISTING))
+        return products_pb2.ListProductsResponse(**_page_fields(page, LISTING))
+
+    def SearchProducts(self, request, context):
+        search = rules.search_filter(request.q, category_name(request.category) if request.category else '',
+                                     request.min_price, request.max_price)
+        page = catalog.list_products(page_request(request.page_size, request.page_token, search.listing()), search)
+        return products_pb2.SearchProductsResponse(**_page_fields(page, search.listing()))
+
+    def ReserveStock(self, request, context):
+        lines = rules.stock_lines(request.reservation_id, [(line.product_id, line.quantity) for line in request.lines])
+        reserved = catalog.reserve_stock(request.reservation_id, lines)
+        return products_pb2.ReserveStockResponse(reservation_id=request.reservation_id, lines=[
+            products_pb2.ReservedLine(product_id=line.product_id, quantity=line.quantity,
+                                      product_name=line.product_name, unit_price=format_money(line.unit_price))
+            for line in reserved])
+
+    def ReleaseStock(self, request, context):
+        if not request.reservation_id:
+            raise InvalidArgument('reservation_id', 'is required')
+        released_now = catalog.release_stock(request.reservation_id)
+        return products_pb2.ReleaseStockResponse(reservation_id=request.reservation_id, released_now=released_now)
+
+
+def _page_fields(page, listing):
+    return {
+        'products': [product_message(product) for product in page.products],
+        'next_page_token': encode_page_token(page.last_id, listing) if page.last_id is not None else '',
+        'total_size': page.total_size,
+    }

@@ -1,0 +1,149 @@
+"""Server plumbing shared by both services: logging, error mapping, health, reflection, shutdown."""
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from concurrent import futures
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from services import errors
+
+log = logging.getLogger('services')
+
+ERROR_DOMAIN = 'ecommerce'
+# The one place where domain errors become gRPC status codes.
+STATUS_CODES = (
+    (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the record's `fields` merged in."""
+
+    def format(self, record):
+        entry = {'time': self.formatTime(record, '%Y-%m-%dT%H:%M:%S'), 'level': record.levelname,
+                 'logger': record.name, 'message': record.getMessage()}
+        entry.update(getattr(record, 'fields', {}))
+        if record.exc_info:
+            entry['traceback'] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level='INFO'):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def status_for(error):
+    """The google.rpc.Status for a domain error: code, message, ErrorInfo and any field violation."""
+    code = next(code for kind, code in STATUS_CODES if isinstance(error, kind))
+    details = [error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)]
+    if error.field:
+        details.append(error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.problem)]))
+    packed = []
+    for detail in details:
+        wrapper = any_pb2.Any()
+        wrapper.Pack(detail)
+        packed.append(wrapper)
+    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=error.message, details=packed))
+
+
+INTERNAL_STATUS = rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message='internal error'))
+
+
+class RequestInterceptor(grpc.ServerInterceptor):
+    """Around every unary call: a database connection, domain errors mapped, one log line."""
+
+    def __init__(self, database):
+        self._database = database
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler  # health Watch and reflection streams pass through untouched
+        method = handler_call_details.method
+        behaviour = handler.unary_unary
+
+        def handle(request, context):
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                with self._database.connection_context():
+                    return behaviour(request, context)
+            except errors.DomainError as error:
+                status = status_for(error)
+                code = status.code
+                context.abort_with_status(status)
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                log.exception('unhandled error', extra={'fields': {'method': method}})
+                context.abort_with_status(INTERNAL_STATUS)
+            finally:
+                log.info('rpc', extra={'fields': {
+                    'method': method, 'code': code.name, 'peer': context.peer(),
+                    'duration_ms': round((time.perf_counter() - started) * 1000, 2)}})
+
+        return grpc.unary_unary_rpc_method_handler(
+            handle, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+
+
+def create_server(address, database, services, max_workers=16):
+    """Build a server with `services` (pairs of add_XServicer_to_server and servicer), health and reflection.
+
+    Returns (server, bound port, health servicer). Binding port 0 picks a free port, as the tests do.
+    """
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
+                         interceptors=[RequestInterceptor(database)])
+    health_servicer = health.HealthServicer(experimental_non_blocking=True,
+                                            experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1))
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = []
+    for add_to_server, servicer in services:
+        add_to_server(servicer, server)
+        names.append(servicer.SERVICE_NAME)
+    reflection.enable_server_reflection(
+        names + [health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f'cannot listen on {address}')
+    for name in ['', *names]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, port, health_servicer
+
+
+def serve(server, health_servicer, grace, name, port, on_stop=()):
+    """Run until SIGTERM or SIGINT, then report NOT_SERVING, let calls in flight finish, and return."""
+    stopped = threading.Event()
+
+    def shut_down(signum, _frame):
+        if stopped.is_set():
+            return
+        stopped.set()
+        log.info('shutting down', extra={'fields': {'service': name, 'signal': signal.Signals(signum).name,
+                                                    'grace_s': grace}})
+        health_servicer.enter_graceful_shutdown()
+        server.stop(grace)
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    server.start()
+    log.info('serving', extra={'fields': {'service': name, 'port': port}})
+    server.wait_for_termination()
+    for callback in on_stop:
+        callback()
+    log.info('stopped', extra={'fields': {'service': name}})

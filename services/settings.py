@@ -1,0 +1,25 @@
+"""Default addresses and the settings each service takes from flags or the environment."""
+import argparse
+
+PRODUCTS_ADDRESS = '127.0.0.1:50051'
+ORDERS_ADDRESS = '127.0.0.1:50052'
+GATEWAY_ADDRESS = '127.0.0.1:8080'
+GATEWAY_ADMIN_ADDRESS = '127.0.0.1:9901'
+PRODUCTS_DATABASE_URL = 'sqlite:///data/products.db'
+ORDERS_DATABASE_URL = 'sqlite:///data/orders.db'
+
+
+def service_parser(description, environ, prefix, address, database_url):
+    """Flags shared by both services; each falls back to PREFIX_NAME in `environ`, then to the default."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('--address', default=environ.get(f'{prefix}_ADDRESS', address),
+                        help=f'host:port to listen on (env {prefix}_ADDRESS, default %(default)s)')
+    parser.add_argument('--database-url', default=environ.get(f'{prefix}_DATABASE_URL', database_url),
+                        help=f'sqlite:///path or postgresql://user:password@host/db '
+                             f'(env {prefix}_DATABASE_URL, default %(default)s)')
+    parser.add_argument('--workers', type=int, default=int(environ.get(f'{prefix}_WORKERS', 16)),
+                        help=f'threads serving calls (env {prefix}_WORKERS, default %(default)s)')
+    parser.add_argument('--grace', type=float, default=float(environ.get(f'{prefix}_GRACE_SECONDS', 10)),
+                        help='seconds calls in flight get to finish on SIGTERM (default %(default)s)')
+    parser.add_argument('--log-level', default=environ.get('LOG_LEVEL', 'INFO'))
+    return parser

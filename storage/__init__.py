@@ -1,0 +1,1 @@
+"""Persistence: Peewee models and database set-up, one database per service."""

@@ -1,0 +1,69 @@
+"""Database set-up from a URL, connection pooling, and the keyset-paging query shared by listings."""
+import datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import parse as parse_url
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+# Every write transaction on SQLite starts as BEGIN IMMEDIATE: a deferred transaction that reads
+# and then writes can fail at once with SQLITE_BUSY in WAL mode instead of waiting its turn.
+SQLITE_PRAGMAS = {
+    'journal_mode': 'wal',
+    'busy_timeout': 10_000,  # ms a writer waits for another writer
+    'synchronous': 'normal',  # durable across a process crash in WAL mode
+    'foreign_keys': 1,
+}
+POOL_SIZE = 32
+
+
+def open_database(url):
+    """Return an unconnected, pooled database for a sqlite:/// or postgresql:// URL."""
+    scheme = urlparse(url).scheme
+    params = parse_url(url)
+    if scheme == 'sqlite':
+        path = params.pop('database')
+        if path == ':memory:' or not path:
+            # Each pooled connection would see its own empty in-memory database.
+            raise ValueError('SQLite needs a file path, e.g. sqlite:///data/products.db')
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return PooledSqliteDatabase(
+            path, pragmas=SQLITE_PRAGMAS, lock_type='IMMEDIATE',
+            max_connections=POOL_SIZE, stale_timeout=300, check_same_thread=False, **params)
+    if scheme in ('postgres', 'postgresql'):
+        return PooledPostgresqlDatabase(max_connections=POOL_SIZE, stale_timeout=300, **params)
+    raise ValueError(f'unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://')
+
+
+def bind(proxy, url, models):
+    """Open the database named by `url` behind `proxy` and create any missing tables."""
+    database = open_database(url)
+    proxy.initialize(database)
+    with database.connection_context():
+        database.create_tables(models, safe=True)
+    return database
+
+
+def utcnow():
+    """Naive UTC time, as stored in every timestamp column."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def keyset_page(query, key, size, after=None, descending=False):
+    """One page of `query` ordered by `key`, starting past `after`; returns (rows, last key or None).
+
+    The last key is None on the final page. Keyset paging costs the same on page 1 and page 10,000,
+    where OFFSET would scan every earlier row.
+    """
+    if after is not None:
+        query = query.where(key < after if descending else key > after)
+    rows = list(query.order_by(key.desc() if descending else key.asc()).limit(size + 1))
+    if len(rows) <= size:
+        return rows, None
+    rows = rows[:size]
+    return rows, getattr(rows[-1], key.name)
+
+
+class BaseModel(peewee.Model):
+    """Common ancestor; each service's models subclass it with their own database proxy."""

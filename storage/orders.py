@@ -1,0 +1,56 @@
+"""Tables owned by the Orders service: orders and their items."""
+import peewee
+
+from storage.database import BaseModel, utcnow
+
+database = peewee.DatabaseProxy()
+
+# Bounded by the order limits (100 items of at most 1,000 units at a price of at most 10 digits):
+# 15 significant digits, which SQLite's NUMERIC storage round-trips exactly.
+AMOUNT_DIGITS = 15
+
+
+class OrdersModel(BaseModel):
+    class Meta:
+        database = database
+
+
+class Order(OrdersModel):
+    """An order; `stock_state` tracks the stock held for it at Products, apart from its status.
+
+    stock_state is 'reserving' while stock is being taken (the order is not visible yet),
+    'reserved' once taken, 'releasing' after a cancellation until the stock is back, 'released' then.
+    """
+    RESERVING = 'reserving'
+    RESERVED = 'reserved'
+    RELEASING = 'releasing'
+    RELEASED = 'released'
+
+    reservation_id = peewee.CharField(max_length=100, unique=True)
+    customer_name = peewee.CharField(max_length=200)
+    customer_email = peewee.CharField(max_length=254, index=True)
+    shipping_address = peewee.TextField()
+    total_amount = peewee.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=2, default=0)
+    status = peewee.CharField(max_length=20, index=True)
+    stock_state = peewee.CharField(max_length=20, index=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = 'orders'
+
+
+class OrderItem(OrdersModel):
+    order = peewee.ForeignKeyField(Order, backref='items', on_delete='CASCADE')
+    # A snapshot, not a foreign key: products live in another service's database.
+    product_id = peewee.BigIntegerField()
+    product_name = peewee.CharField(max_length=200)
+    price = peewee.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=2)
+    quantity = peewee.IntegerField()
+    subtotal = peewee.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=2)
+
+    class Meta:
+        table_name = 'order_items'
+
+
+MODELS = [Order, OrderItem]

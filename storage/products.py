@@ -1,0 +1,60 @@
+"""Tables owned by the Products service: the catalogue and the stock reservations taken from it."""
+import peewee
+
+from storage.database import BaseModel, utcnow
+
+database = peewee.DatabaseProxy()
+
+# ≤ 10 digits with 2 places: on SQLite such a NUMERIC value round-trips exactly (a double holds
+# 15 significant digits); every computation on it happens in Python's Decimal.
+PRICE_DIGITS = 10
+
+
+class ProductsModel(BaseModel):
+    class Meta:
+        database = database
+
+
+class Product(ProductsModel):
+    name = peewee.CharField(max_length=200, index=True)
+    description = peewee.TextField(default='')
+    price = peewee.DecimalField(max_digits=PRICE_DIGITS, decimal_places=2,
+                                constraints=[peewee.Check('price > 0')])
+    stock_quantity = peewee.IntegerField(default=0, constraints=[peewee.Check('stock_quantity >= 0')])
+    category = peewee.CharField(max_length=20, index=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = 'products'
+
+
+class StockReservation(ProductsModel):
+    """Stock taken for one caller key (an order); `state` flips to released exactly once."""
+    RESERVED = 'reserved'
+    RELEASED = 'released'
+
+    reservation_id = peewee.CharField(max_length=100, unique=True)
+    state = peewee.CharField(max_length=10, index=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = 'stock_reservations'
+
+
+class StockReservationLine(ProductsModel):
+    """One product of a reservation with the name and price it had when the stock was taken."""
+    reservation = peewee.ForeignKeyField(StockReservation, backref='lines', on_delete='CASCADE')
+    position = peewee.IntegerField()
+    # No foreign key: the product may be deleted while orders still refer to it.
+    product_id = peewee.BigIntegerField()
+    quantity = peewee.IntegerField()
+    product_name = peewee.CharField(max_length=200)
+    unit_price = peewee.DecimalField(max_digits=PRICE_DIGITS, decimal_places=2)
+
+    class Meta:
+        table_name = 'stock_reservation_lines'
+
+
+MODELS = [Product, StockReservation, StockReservationLine]
