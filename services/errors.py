@@ -57,8 +57,9 @@ class InsufficientStock(FailedPrecondition):
 
     def __init__(self, product_id, requested, available, product_name=None):
         label = f'product {product_id}' + (f' ({product_name})' if product_name else '')
+        names = {'product_name': product_name} if product_name else {}
         super().__init__(f'not enough stock for {label}: {requested} requested, {available} available',
-                         product_id=product_id, requested=requested, available=available)
+                         product_id=product_id, requested=requested, available=available, **names)
         self.product_id = product_id
         self.requested = requested
         self.available = available

@@ -1,0 +1,43 @@
+"""Renders Envoy's configuration from the template envoy/envoy.yaml and the addresses of the gateway and services."""
+import argparse
+import json
+import pathlib
+import string
+
+from services.settings import GATEWAY_ADDRESS, GATEWAY_ADMIN_ADDRESS, ORDERS_ADDRESS, PRODUCTS_ADDRESS
+
+TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / 'envoy' / 'envoy.yaml'
+
+
+def split_address(address):
+    """('host', port) from 'host:port' or '[v6]:port'; ValueError without a port."""
+    host, _, port = address.rpartition(':')
+    if not host or not port.isdigit():
+        raise ValueError(f'expected host:port, got {address!r}')
+    return host.strip('[]'), int(port)
+
+
+def render_config(descriptor, listen, admin, products, orders):
+    """Envoy's YAML for these host:port addresses and this descriptor set (made absolute)."""
+    values = {'descriptor': json.dumps(str(pathlib.Path(descriptor).resolve()))}  # a JSON string is a YAML string
+    for name, address in (('listen', listen), ('admin', admin), ('products', products), ('orders', orders)):
+        values[f'{name}_host'], values[f'{name}_port'] = split_address(address)
+    return string.Template(TEMPLATE.read_text()).substitute(values)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--descriptor', required=True, help='descriptor set built with --include_imports')
+    parser.add_argument('--out', required=True, type=pathlib.Path, help='where to write the configuration')
+    parser.add_argument('--listen', default=GATEWAY_ADDRESS, help='REST and gRPC listener (default %(default)s)')
+    parser.add_argument('--admin', default=GATEWAY_ADMIN_ADDRESS, help='admin interface (default %(default)s)')
+    parser.add_argument('--products', default=PRODUCTS_ADDRESS, help='Products service (default %(default)s)')
+    parser.add_argument('--orders', default=ORDERS_ADDRESS, help='Orders service (default %(default)s)')
+    args = parser.parse_args(argv)
+    config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(config)
+
+
+if __name__ == '__main__':
+    main()

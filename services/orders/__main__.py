@@ -1,0 +1,29 @@
+"""Start the Orders service: python -m services.orders [--address HOST:PORT] [--products-address HOST:PORT]."""
+import os
+
+from services import server, settings
+from services.orders.service import create_server
+
+
+def main():
+    parser = settings.service_parser(__doc__, os.environ, 'ORDERS', settings.ORDERS_ADDRESS,
+                                     settings.ORDERS_DATABASE_URL)
+    parser.add_argument('--products-address', default=os.environ.get('PRODUCTS_ADDRESS', settings.PRODUCTS_ADDRESS),
+                        help='the Products service (env PRODUCTS_ADDRESS, default %(default)s)')
+    parser.add_argument('--products-timeout', type=float,
+                        default=float(os.environ.get('ORDERS_PRODUCTS_TIMEOUT', 5.0)),
+                        help='deadline in seconds of every call to Products (default %(default)s)')
+    parser.add_argument('--recovery-interval', type=float,
+                        default=float(os.environ.get('ORDERS_RECOVERY_INTERVAL', 10.0)),
+                        help='seconds between recovery passes (default %(default)s)')
+    args = parser.parse_args()
+    server.configure_logging(args.log_level)
+    grpc_server, port, health, recovery = create_server(
+        args.address, args.database_url, args.products_address, args.products_timeout, args.workers,
+        args.recovery_interval)
+    recovery.start()
+    server.serve(grpc_server, health, args.grace, 'orders', port, on_stop=[recovery.stop])
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,97 @@
+"""Order rules: input validation, totals and the status workflow; plain Python, no gRPC, no database."""
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from services.errors import FailedPrecondition, InvalidArgument
+
+STATUSES = ('pending', 'processing', 'shipped', 'delivered', 'cancelled')
+NEXT_STATUS = {'pending': 'processing', 'processing': 'shipped', 'shipped': 'delivered'}
+CANCELLABLE = ('pending', 'processing')
+MAX_ITEMS = 100
+MAX_QUANTITY = 1000
+MAX_NAME_LENGTH = 200
+MAX_ADDRESS_LENGTH = 1000
+MAX_EMAIL_LENGTH = 254
+# A practical subset of RFC 5322: local part, "@", a domain of dot-separated labels with a dot.
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    customer_name: str
+    customer_email: str
+    shipping_address: str
+    items: tuple  # (product_id, quantity) pairs, each product once
+
+
+@dataclass(frozen=True)
+class PricedItem:
+    product_id: int
+    product_name: str
+    price: Decimal
+    quantity: int
+    subtotal: Decimal
+
+
+def email_address(value, field):
+    """A valid email address, trimmed and in lower case, or an InvalidArgument naming `field`."""
+    email = value.strip().lower()
+    if not email:
+        raise InvalidArgument(field, 'is required')
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(email):
+        raise InvalidArgument(field, 'is not a valid email address')
+    return email
+
+
+def _required_text(value, field, limit):
+    text = value.strip()
+    if not text:
+        raise InvalidArgument(field, 'is required')
+    if len(text) > limit:
+        raise InvalidArgument(field, f'must be at most {limit} characters, not {len(text)}')
+    return text
+
+
+def new_order(customer_name, customer_email, shipping_address, items):
+    """Validate an order as the client sent it; `items` are (product_id, quantity) pairs."""
+    name = _required_text(customer_name, 'customer_name', MAX_NAME_LENGTH)
+    email = email_address(customer_email, 'customer_email')
+    address = _required_text(shipping_address, 'shipping_address', MAX_ADDRESS_LENGTH)
+    if not items:
+        raise InvalidArgument('items', 'must hold at least one item')
+    if len(items) > MAX_ITEMS:
+        raise InvalidArgument('items', f'must hold at most {MAX_ITEMS} items, not {len(items)}')
+    seen = set()
+    for index, (product_id, quantity) in enumerate(items):
+        if product_id <= 0:
+            raise InvalidArgument(f'items[{index}].product_id', 'must be a product id')
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise InvalidArgument(f'items[{index}].quantity', f'must be between 1 and {MAX_QUANTITY}, not {quantity}')
+        if product_id in seen:
+            raise InvalidArgument(f'items[{index}].product_id',
+                                  f'product {product_id} is listed twice; give it one item with the total quantity')
+        seen.add(product_id)
+    return NewOrder(name, email, address, tuple(items))
+
+
+def priced_items(reserved_lines):
+    """Items with their subtotals, and the order total, from the lines Products reserved."""
+    items = [PricedItem(line.product_id, line.product_name, line.unit_price, line.quantity,
+                        line.unit_price * line.quantity) for line in reserved_lines]
+    return items, sum((item.subtotal for item in items), Decimal('0.00'))
+
+
+def check_transition(current, target):
+    """Allow one step forward, or a cancellation while pending or processing; else FailedPrecondition."""
+    if target == 'cancelled':
+        if current not in CANCELLABLE:
+            raise FailedPrecondition(f'a {current} order cannot be cancelled; only pending or processing ones can',
+                                     reason='INVALID_STATUS_TRANSITION', current=current, requested=target)
+        return
+    if NEXT_STATUS.get(current) != target:
+        allowed = NEXT_STATUS.get(current)
+        hint = f'the next status is {allowed}' if allowed else f'{current} is final'
+        raise FailedPrecondition(f'cannot move an order from {current} to {target}: {hint}',
+                                 reason='INVALID_STATUS_TRANSITION', current=current, requested=target)

@@ -1,0 +1,148 @@
+"""Placing, reading, advancing and cancelling orders, with the stock held at Products kept in step.
+
+Placing follows intent → remote call → outcome: the order row is written first (invisible, stock_state
+'reserving'), stock is reserved at Products under the order's reservation id, then the items and the
+'reserved' state are written together. Whatever fails in between, the stock is given back, now or by
+recover(), because both Products calls are idempotent by reservation id.
+"""
+import logging
+import uuid
+from typing import NamedTuple
+
+from services.errors import FailedPrecondition, InvalidArgument, NotFound, ProductNotFound, Unavailable
+from services.orders import rules
+from storage.database import keyset_page, utcnow
+from storage.orders import Order, OrderItem, database
+
+log = logging.getLogger('services.orders')
+
+
+class OrderRecord(NamedTuple):
+    order: Order
+    items: list
+
+
+class OrderPage(NamedTuple):
+    orders: list  # of OrderRecord
+    last_id: int | None
+    total_size: int
+
+
+class OrderDesk:
+    """The order operations; `stock` is a StockClient (or anything with its reserve/release)."""
+
+    def __init__(self, stock):
+        self._stock = stock
+
+    def place(self, new_order):
+        order = Order.create(reservation_id=uuid.uuid4().hex, customer_name=new_order.customer_name,
+                             customer_email=new_order.customer_email, shipping_address=new_order.shipping_address,
+                             status='pending', stock_state=Order.RESERVING)
+        try:
+            reserved = self._stock.reserve(order.reservation_id, new_order.items)
+        except ProductNotFound as error:
+            order.delete_instance()
+            index = [product_id for product_id, _ in new_order.items].index(error.product_id)
+            raise InvalidArgument(f'items[{index}].product_id', f'product {error.product_id} does not exist',
+                                  reason=error.reason, product_id=error.product_id) from None
+        except FailedPrecondition:  # a definite refusal, such as too little stock: nothing was taken
+            order.delete_instance()
+            raise
+        except Exception:  # no definite answer: the stock may have been taken
+            self._abandon(order)
+            raise
+        try:
+            return self._confirm(order, reserved)
+        except Exception:
+            self._abandon(order)
+            raise
+
+    def _confirm(self, order, reserved):
+        items, total = rules.priced_items(reserved)
+        with database.atomic():
+            confirmed = (Order.update(stock_state=Order.RESERVED, total_amount=total, updated_at=utcnow())
+                         .where((Order.id == order.id) & (Order.stock_state == Order.RESERVING)).execute())
+            if not confirmed:  # recovery gave the stock back while this call was stalled
+                raise Unavailable('placing the order took too long and was undone; try again')
+            OrderItem.bulk_create([OrderItem(order=order, product_id=item.product_id, product_name=item.product_name,
+                                             price=item.price, quantity=item.quantity, subtotal=item.subtotal)
+                                   for item in items])
+        return self.get(order.id)
+
+    def _abandon(self, order):
+        """Give back whatever stock an unfinished placement may hold, then forget the order; True if done."""
+        if not self._try_release(order):
+            return False
+        Order.delete().where((Order.id == order.id) & (Order.stock_state == Order.RESERVING)).execute()
+        return True
+
+    def _try_release(self, order):
+        try:
+            self._stock.release(order.reservation_id)
+            return True
+        except Unavailable:
+            log.warning('stock release deferred to recovery', extra={'fields': {'order_id': order.id}})
+            return False
+
+    def get(self, order_id):
+        order = Order.get_or_none((Order.id == order_id) & (Order.stock_state != Order.RESERVING))
+        if order is None:
+            raise NotFound(f'order {order_id} not found', reason='ORDER_NOT_FOUND', order_id=order_id)
+        return OrderRecord(order, list(order.items.order_by(OrderItem.id)))
+
+    def list(self, page, status='', email=''):
+        """A page of placed orders, newest first, optionally of one status or one customer."""
+        query = Order.select().where(Order.stock_state != Order.RESERVING)
+        if status:
+            query = query.where(Order.status == status)
+        if email:
+            query = query.where(Order.customer_email == email)
+        orders, last_id = keyset_page(query, Order.id, page.size, page.after, descending=True)
+        items = {order.id: [] for order in orders}
+        for item in OrderItem.select().where(OrderItem.order.in_(list(items))).order_by(OrderItem.id):
+            items[item.order_id].append(item)
+        return OrderPage([OrderRecord(order, items[order.id]) for order in orders], last_id, query.count())
+
+    def change_status(self, order_id, status):
+        """Move an order to `status`; CANCELLED is a cancellation, with its stock given back."""
+        if status == 'cancelled':
+            return self.cancel(order_id)
+        self._transition(order_id, status)
+        return self.get(order_id)
+
+    def cancel(self, order_id):
+        order = self._transition(order_id, 'cancelled', stock_state=Order.RELEASING)
+        self._release(order)
+        return self.get(order_id)
+
+    def _transition(self, order_id, target, **changes):
+        """One conditional UPDATE from the status just read; if another call moved it first, judge again."""
+        while True:
+            current = self.get(order_id).order
+            rules.check_transition(current.status, target)
+            moved = (Order.update(status=target, updated_at=utcnow(), **changes)
+                     .where((Order.id == order_id) & (Order.status == current.status)
+                            & (Order.stock_state == Order.RESERVED)).execute())
+            if moved:
+                return current
+
+    def _release(self, order):
+        """Give a cancelled order's stock back and record it; True if done."""
+        if not self._try_release(order):
+            return False
+        (Order.update(stock_state=Order.RELEASED)
+         .where((Order.id == order.id) & (Order.stock_state == Order.RELEASING)).execute())
+        return True
+
+    def recover(self, stale_after):
+        """Finish what a crash or an outage left: placements older than `stale_after` (a timedelta)
+        are undone, cancellations get their stock back. Returns how many orders it settled."""
+        settled = 0
+        cutoff = utcnow() - stale_after
+        for order in Order.select().where((Order.stock_state == Order.RESERVING) & (Order.created_at < cutoff)):
+            settled += self._abandon(order)
+        for order in Order.select().where(Order.stock_state == Order.RELEASING):
+            settled += self._release(order)
+        if settled:
+            log.info('recovered orders', extra={'fields': {'settled': settled}})
+        return settled
