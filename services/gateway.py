@@ -19,9 +19,11 @@ def split_address(address):
 
 def render_config(descriptor, listen, admin, products, orders):
     """Envoy's YAML for these host:port addresses and this descriptor set (made absolute)."""
-    values = {'descriptor': json.dumps(str(pathlib.Path(descriptor).resolve()))}  # a JSON string is a YAML string
+    # Strings go in as JSON strings, which YAML reads as quoted strings: '::1' or a path with ': ' stays one value.
+    values = {'descriptor': json.dumps(str(pathlib.Path(descriptor).resolve()))}
     for name, address in (('listen', listen), ('admin', admin), ('products', products), ('orders', orders)):
-        values[f'{name}_host'], values[f'{name}_port'] = split_address(address)
+        host, values[f'{name}_port'] = split_address(address)
+        values[f'{name}_host'] = json.dumps(host)
     return string.Template(TEMPLATE.read_text()).substitute(values)
 
 
@@ -34,7 +36,10 @@ def main(argv=None):
     parser.add_argument('--products', default=PRODUCTS_ADDRESS, help='Products service (default %(default)s)')
     parser.add_argument('--orders', default=ORDERS_ADDRESS, help='Orders service (default %(default)s)')
     args = parser.parse_args(argv)
-    config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders)
+    try:
+        config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders)
+    except ValueError as error:
+        parser.error(str(error))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(config)
 

@@ -1,0 +1,1 @@
+"""Helper scripts that use the services through their public gRPC API."""
