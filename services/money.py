@@ -11,7 +11,7 @@ _PRICE = re.compile(r'[0-9]{1,8}(\.[0-9]{1,2})?')
 
 def parse_price(text, field):
     """Read a positive price such as "19.99"; anything else is an InvalidArgument naming `field`."""
-    if _PRICE.fullmatch(text.lstrip('-')) and text.startswith('-'):
+    if text.startswith('-') and _PRICE.fullmatch(text[1:]):
         raise InvalidArgument(field, 'must be greater than zero')
     if not _PRICE.fullmatch(text):
         raise InvalidArgument(field, f'{text[:40]!r} is not a price: use a decimal string with at most '

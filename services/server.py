@@ -1,4 +1,5 @@
 """Server plumbing shared by both services: logging, error mapping, health, reflection, shutdown."""
+import contextlib
 import json
 import logging
 import signal
@@ -77,12 +78,14 @@ class RequestInterceptor(grpc.ServerInterceptor):
             return handler  # health Watch and reflection streams pass through untouched
         method = handler_call_details.method
         behaviour = handler.unary_unary
+        # Health checks must answer without the database (a probe is not a query).
+        connection = contextlib.nullcontext if method.startswith('/grpc.') else self._database.connection_context
 
         def handle(request, context):
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
-                with self._database.connection_context():
+                with connection():
                     return behaviour(request, context)
             except errors.DomainError as error:
                 status = status_for(error)

@@ -17,6 +17,9 @@ class ProductsModel(BaseModel):
 
 class Product(ProductsModel):
     name = peewee.CharField(max_length=200, index=True)
+    # name.casefold(), kept by services.products.catalog: LIKE folds only ASCII on SQLite (and in
+    # PostgreSQL's C locale), so search compares folded text on both.
+    search_name = peewee.CharField(max_length=600)
     description = peewee.TextField(default='')
     price = peewee.DecimalField(max_digits=PRICE_DIGITS, decimal_places=2,
                                 constraints=[peewee.Check('price > 0')])

@@ -15,8 +15,12 @@ class ProductPage:
     total_size: int
 
 
+def _with_search_name(fields):
+    return {**fields, 'search_name': fields['name'].casefold()} if 'name' in fields else fields
+
+
 def create_product(fields):
-    return Product.create(**fields)
+    return Product.create(**_with_search_name(fields))
 
 
 def get_product(product_id):
@@ -28,7 +32,7 @@ def get_product(product_id):
 
 def update_product(product_id, changes):
     with database.atomic():
-        changed = Product.update(**changes, updated_at=utcnow()).where(Product.id == product_id).execute()
+        changed = Product.update(**_with_search_name(changes), updated_at=utcnow()).where(Product.id == product_id).execute()
         if not changed:
             raise ProductNotFound(product_id)
         return get_product(product_id)
@@ -44,7 +48,7 @@ def list_products(page, search=None):
     query = Product.select()
     if search is not None:
         if search.q:
-            query = query.where(Product.name.contains(search.q))  # LIKE/ILIKE, wildcards escaped
+            query = query.where(Product.search_name.contains(search.q.casefold()))  # wildcards escaped
         if search.category:
             query = query.where(Product.category == search.category)
         if search.min_price is not None:

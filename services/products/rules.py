@@ -11,7 +11,7 @@ REQUIRED_FIELDS = ('name', 'price', 'category')
 DEFAULTS = {'description': '', 'stock_quantity': 0}
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 5000
-# Far above any shelf, and far enough below 2**31 that giving stock back cannot overflow.
+# Far above any shelf, and far below 2**31 (the column is 32-bit), leaving room for stock given back.
 MAX_STOCK = 1_000_000_000
 
 
@@ -114,7 +114,7 @@ class SearchFilter:
 
     def listing(self):
         """Canonical form, which ties a page token to these filters."""
-        return f'search|{self.q.lower()}|{self.category}|{self.min_price}|{self.max_price}'
+        return f'search|{self.q.casefold()}|{self.category}|{self.min_price}|{self.max_price}'
 
 
 MAX_RESERVATION_LINES = 100
