@@ -1,0 +1,195 @@
+"""Fixtures, from the bottom up: temp databases → real servers on free ports → stubs → the whole system."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from ecommerce.orders.v1 import orders_pb2_grpc
+from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+
+from services.orders.service import create_server as create_orders_server
+from services.products.service import create_server as create_products_server
+from storage import orders as orders_storage
+from storage import products as products_storage
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def products_db(tmp_path):
+    """The Products storage bound to a fresh SQLite file, for tests below the gRPC layer."""
+    from storage.database import bind
+    database = bind(products_storage.database, f'sqlite:///{tmp_path}/products.db', products_storage.MODELS)
+    with database.connection_context():
+        yield database
+    database.close_all()
+
+
+@pytest.fixture
+def orders_db(tmp_path):
+    from storage.database import bind
+    database = bind(orders_storage.database, f'sqlite:///{tmp_path}/orders.db', orders_storage.MODELS)
+    with database.connection_context():
+        yield database
+    database.close_all()
+
+
+@pytest.fixture
+def products_address(tmp_path):
+    """A real Products server on a free port over a temp SQLite file."""
+    server, port, _health = create_products_server('127.0.0.1:0', f'sqlite:///{tmp_path}/products.db')
+    server.start()
+    yield f'127.0.0.1:{port}'
+    server.stop(0).wait()
+    products_storage.database.close_all()
+
+
+@pytest.fixture
+def orders_server(tmp_path, products_address):
+    """A real Orders server talking to the real Products server; yields (address, recovery loop)."""
+    server, port, _health, recovery = create_orders_server(
+        '127.0.0.1:0', f'sqlite:///{tmp_path}/orders.db', products_address, products_timeout=2.0)
+    server.start()
+    yield f'127.0.0.1:{port}', recovery
+    server.stop(0).wait()
+    orders_storage.database.close_all()
+
+
+@pytest.fixture
+def orders_address(orders_server):
+    return orders_server[0]
+
+
+@pytest.fixture
+def products_stub(products_address):
+    with grpc.insecure_channel(products_address) as channel:
+        yield products_pb2_grpc.ProductServiceStub(channel)
+
+
+@pytest.fixture
+def orders_stub(orders_address):
+    with grpc.insecure_channel(orders_address) as channel:
+        yield orders_pb2_grpc.OrderServiceStub(channel)
+
+
+def new_product(stub, name='Widget', price='9.99', stock=10, category=products_pb2.Product.ELECTRONICS, **fields):
+    """Create a product through the API and return it."""
+    return stub.CreateProduct(products_pb2.CreateProductRequest(product=products_pb2.Product(
+        name=name, price=price, stock_quantity=stock, category=category, **fields)))
+
+
+# --- the whole system as subprocesses: Products, Orders and the real Envoy -------------------------
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class Process:
+    """A child process whose output goes to a log file; stop() ends it, pass or fail."""
+
+    def __init__(self, name, args, log_path, env=None):
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, 'wb')
+        self.popen = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                      env={**os.environ, **(env or {})}, start_new_session=True)
+
+    def log(self):
+        return Path(self.log_path).read_text(errors='replace')
+
+    def wait_for_port(self, timeout=20):
+        """The port a service reported in its 'serving' log line."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log().splitlines():
+                if line.startswith('{') and '"serving"' in line:
+                    return json.loads(line)['port']
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f'{self.name} did not start:\n{self.log()}')
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._log.close()
+        return self.popen.returncode
+
+
+def start_service(name, tmp_path, extra_args=()):
+    """python -m services.NAME on a free port (port 0, read back from its log) over a temp SQLite file."""
+    process = Process(name, [sys.executable, '-m', f'services.{name}', '--address', '127.0.0.1:0',
+                             '--database-url', f'sqlite:///{tmp_path}/{name}.db', *extra_args],
+                      tmp_path / f'{name}.log')
+    try:
+        return process, f'127.0.0.1:{process.wait_for_port()}'
+    except Exception:
+        process.stop()
+        raise
+
+
+def wait_for_http(url, timeout=20, process=None):
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            if process is not None and process.popen.poll() is not None:
+                break
+            time.sleep(0.1)
+    raise RuntimeError(f'{url} did not answer' + (f':\n{process.log()}' if process else ''))
+
+
+class System:
+    """Addresses of a running system: products, orders (gRPC), gateway (Envoy: REST and gRPC), admin."""
+
+    def __init__(self, products, orders, gateway, admin, processes):
+        self.products = products
+        self.orders = orders
+        self.gateway = gateway
+        self.admin = admin
+        self.processes = processes
+
+    @property
+    def base_url(self):
+        return f'http://{self.gateway}'
+
+
+@pytest.fixture(scope='module')
+def system(tmp_path_factory):
+    """Products, Orders and the real Envoy as subprocesses on free ports, stopped at the end."""
+    from services.gateway import render_config
+    tmp_path = tmp_path_factory.mktemp('system')
+    processes = []
+    try:
+        products_process, products = start_service('products', tmp_path)
+        processes.append(products_process)
+        orders_process, orders = start_service('orders', tmp_path, ['--products-address', products])
+        processes.append(orders_process)
+        gateway, admin = f'127.0.0.1:{free_port()}', f'127.0.0.1:{free_port()}'
+        config = tmp_path / 'envoy.yaml'
+        config.write_text(render_config(ROOT / 'build' / 'api_descriptor.pb', gateway, admin, products, orders))
+        envoy = Process('envoy', [str(BIN / 'envoy'), '-c', str(config), '--log-level', 'warn',
+                                  '--disable-hot-restart'], tmp_path / 'envoy.log')
+        processes.append(envoy)
+        wait_for_http(f'http://{admin}/ready', process=envoy)
+        yield System(products, orders, gateway, admin, processes)
+    finally:
+        for process in reversed(processes):
+            process.stop()

@@ -1,0 +1,540 @@
+"""OrderService through real in-process servers (Orders → real Products) over temp SQLite files."""
+import datetime
+import socket
+import threading
+import time
+import uuid
+from concurrent import futures
+from decimal import Decimal
+
+import grpc
+import pytest
+from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
+from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.errors import FailedPrecondition, Unavailable
+from services.orders import rules
+from services.orders.service import create_server as create_orders_server
+from services.orders.stock_client import StockClient
+from services.orders.workflow import OrderDesk
+from storage import orders as orders_storage
+from storage.database import utcnow
+from storage.orders import Order as OrderRow, OrderItem
+from tests.conftest import new_product
+from tests.rpc_errors import error_details
+
+Status = orders_pb2.Order.Status
+
+
+def rpc_error(call, request):
+    with pytest.raises(grpc.RpcError) as raised:
+        call(request)
+    return raised.value
+
+
+def order_request(*items, name='Ada Lovelace', email='ada@example.com', address='1 Analytical Way'):
+    return orders_pb2.CreateOrderRequest(
+        customer_name=name, customer_email=email, shipping_address=address,
+        items=[orders_pb2.OrderItemRequest(product_id=product_id, quantity=quantity) for product_id, quantity in items])
+
+
+def place(stub, *items, **fields):
+    return stub.CreateOrder(order_request(*items, **fields))
+
+
+def stock(products_stub, *products):
+    values = [products_stub.GetProduct(products_pb2.GetProductRequest(id=p.id)).stock_quantity for p in products]
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def order_count(orders_stub, status=Status.STATUS_UNSPECIFIED):
+    return orders_stub.ListOrders(orders_pb2.ListOrdersRequest(status=status)).total_size
+
+
+def order_rows():
+    """Every row of the orders table, placed or not: a refused order must leave nothing behind."""
+    with orders_storage.database.connection_context():
+        return OrderRow.select().count()
+
+
+def get_order(orders_stub, order_id):
+    return orders_stub.GetOrder(orders_pb2.GetOrderRequest(id=order_id))
+
+
+def set_status(orders_stub, order_id, status):
+    return orders_stub.UpdateOrderStatus(orders_pb2.UpdateOrderStatusRequest(id=order_id, status=status))
+
+
+def cancel(orders_stub, order_id):
+    return orders_stub.CancelOrder(orders_pb2.CancelOrderRequest(id=order_id))
+
+
+# --- placing --------------------------------------------------------------------------------------
+
+def test_order_snapshots_products_and_computes_exact_totals(orders_stub, products_stub):
+    pencil = new_product(products_stub, name='Pencil', price='0.10', stock=10)
+    book = new_product(products_stub, name='Book', price='19.99', stock=8)
+    order = place(orders_stub, (pencil.id, 3), (book.id, 7), name='  Ada ', email=' Ada@Example.COM ')
+    assert order.id > 0
+    assert (order.customer_name, order.customer_email, order.shipping_address) == \
+           ('Ada', 'ada@example.com', '1 Analytical Way')
+    assert order.status == Status.PENDING
+    assert [(i.product_id, i.product_name, i.price, i.quantity, i.subtotal) for i in order.items] == [
+        (pencil.id, 'Pencil', '0.10', 3, '0.30'), (book.id, 'Book', '19.99', 7, '139.93')]
+    assert order.total_amount == '140.23'
+    assert Decimal(order.total_amount) == sum(Decimal(i.subtotal) for i in order.items)
+    assert stock(products_stub, pencil, book) == (7, 1)
+    assert get_order(orders_stub, order.id) == order
+
+
+def test_insufficient_stock_for_a_later_item_takes_nothing_and_creates_nothing(orders_stub, products_stub):
+    plenty = new_product(products_stub, name='Plenty', stock=10)
+    scarce = new_product(products_stub, name='Scarce', stock=2)
+    place(orders_stub, (plenty.id, 1))
+    error = rpc_error(orders_stub.CreateOrder, order_request((plenty.id, 4), (scarce.id, 3)))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert 'Scarce' in error.details() and str(scarce.id) in error.details()
+    details = error_details(error)
+    assert details.reason == 'INSUFFICIENT_STOCK'
+    assert (details.metadata['product_id'], details.metadata['requested'], details.metadata['available']) == \
+           (str(scarce.id), '3', '2')
+    assert order_count(orders_stub) == 1
+    assert order_rows() == 1
+    assert stock(products_stub, plenty, scarce) == (9, 2)
+
+
+def test_largest_order_keeps_every_cent(orders_stub, products_stub):
+    """100 items of up to 1,000 units at 8-digit prices: 15-digit totals, still exact to the cent."""
+    items, expected = [], Decimal('0.00')
+    for i in range(100):
+        price = f'{99999999 - i * 7919}.{(i * 37 + 1) % 100:02d}'
+        quantity = 1000 - i
+        product = new_product(products_stub, name=f'P{i}', price=price, stock=quantity)
+        items.append((product.id, quantity))
+        expected += Decimal(price) * quantity
+    order = place(orders_stub, *items)
+    assert len(expected.as_tuple().digits) == 15
+    for item, (_product_id, quantity) in zip(order.items, items):
+        assert Decimal(item.subtotal) == Decimal(item.price) * quantity
+    assert order.total_amount == str(expected)
+    assert get_order(orders_stub, order.id).total_amount == str(expected)
+    listed = orders_stub.ListOrders(orders_pb2.ListOrdersRequest()).orders[0]
+    assert listed.total_amount == str(expected)
+
+
+def test_unknown_product_is_an_invalid_item(orders_stub, products_stub):
+    known = new_product(products_stub, stock=5)
+    error = rpc_error(orders_stub.CreateOrder, order_request((known.id, 1), (known.id + 100, 1)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = error_details(error)
+    assert list(details.fields) == ['items[1].product_id']
+    assert details.reason == 'PRODUCT_NOT_FOUND'
+    assert str(known.id + 100) in error.details()
+    assert order_count(orders_stub) == 0
+    assert order_rows() == 0
+    assert stock(products_stub, known) == 5
+
+
+@pytest.mark.parametrize('fields, items, field', [
+    ({'email': 'no-at'}, [(1, 1)], 'customer_email'),
+    ({'email': 'a@b'}, [(1, 1)], 'customer_email'),
+    ({'email': ''}, [(1, 1)], 'customer_email'),
+    ({'name': ' '}, [(1, 1)], 'customer_name'),
+    ({'address': ''}, [(1, 1)], 'shipping_address'),
+    ({}, [], 'items'),
+    ({}, [(1, 0)], 'items[0].quantity'),
+    ({}, [(1, 1), (2, -2)], 'items[1].quantity'),
+    ({}, [(1, 1001)], 'items[0].quantity'),
+    ({}, [(1, 1), (1, 2)], 'items[1].product_id'),
+    ({}, [(0, 1)], 'items[0].product_id'),
+])
+def test_invalid_order_names_the_field_and_takes_nothing(orders_stub, products_stub, fields, items, field):
+    product = new_product(products_stub, stock=5)
+    items = [(product.id if product_id == 1 else product_id, quantity) for product_id, quantity in items]
+    error = rpc_error(orders_stub.CreateOrder, order_request(*items, **fields))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(f'{field}: ')
+    assert list(error_details(error).fields) == [field]
+    assert order_count(orders_stub) == 0
+    assert order_rows() == 0
+    assert stock(products_stub, product) == 5
+
+
+def test_unknown_order_is_not_found(orders_stub):
+    error = rpc_error(orders_stub.GetOrder, orders_pb2.GetOrderRequest(id=31337))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert error.details() == 'order 31337 not found'
+    assert error_details(error).reason == 'ORDER_NOT_FOUND'
+    for call, request in ((orders_stub.CancelOrder, orders_pb2.CancelOrderRequest(id=31337)),
+                          (orders_stub.UpdateOrderStatus,
+                           orders_pb2.UpdateOrderStatusRequest(id=31337, status=Status.PROCESSING))):
+        assert rpc_error(call, request).code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_non_positive_order_id_is_invalid(orders_stub):
+    error = rpc_error(orders_stub.GetOrder, orders_pb2.GetOrderRequest(id=0))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(error_details(error).fields) == ['id']
+
+
+# --- status workflow ------------------------------------------------------------------------------
+
+FORWARD = [Status.PENDING, Status.PROCESSING, Status.SHIPPED, Status.DELIVERED]
+
+
+def test_status_moves_forward_one_step_at_a_time(orders_stub, products_stub):
+    product = new_product(products_stub, stock=5)
+    order = place(orders_stub, (product.id, 2))
+    for step, current in enumerate(FORWARD):
+        allowed = FORWARD[step + 1] if step + 1 < len(FORWARD) else None
+        for target in [s for s in FORWARD if s != allowed]:  # staying, going back, skipping ahead
+            error = rpc_error(orders_stub.UpdateOrderStatus,
+                              orders_pb2.UpdateOrderStatusRequest(id=order.id, status=target))
+            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, (current, target)
+            details = error_details(error)
+            assert details.reason == 'INVALID_STATUS_TRANSITION'
+            assert details.metadata == {'current': Status.Name(current).lower(),
+                                        'requested': Status.Name(target).lower()}
+            assert get_order(orders_stub, order.id).status == current
+        if allowed is not None:
+            moved = set_status(orders_stub, order.id, allowed)
+            assert moved.status == allowed
+            assert moved.items == order.items and moved.total_amount == order.total_amount
+            assert moved.updated_at.ToDatetime() >= order.updated_at.ToDatetime()
+            assert get_order(orders_stub, order.id).status == allowed
+    assert stock(products_stub, product) == 3  # delivering gives nothing back
+
+
+@pytest.mark.parametrize('status', [Status.STATUS_UNSPECIFIED, 42])
+def test_status_must_be_a_known_value(orders_stub, products_stub, status):
+    order = place(orders_stub, (new_product(products_stub).id, 1))
+    error = rpc_error(orders_stub.UpdateOrderStatus, orders_pb2.UpdateOrderStatusRequest(id=order.id, status=status))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(error_details(error).fields) == ['status']
+    assert get_order(orders_stub, order.id).status == Status.PENDING
+
+
+# --- cancelling -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('how', ['CancelOrder', 'UpdateOrderStatus'])
+@pytest.mark.parametrize('from_status', [Status.PENDING, Status.PROCESSING])
+def test_cancel_gives_every_item_back_exactly_once(orders_stub, products_stub, how, from_status):
+    a, b = new_product(products_stub, name='A', stock=5), new_product(products_stub, name='B', stock=4)
+    order = place(orders_stub, (a.id, 2), (b.id, 4))
+    if from_status == Status.PROCESSING:
+        set_status(orders_stub, order.id, Status.PROCESSING)
+
+    def do_cancel():
+        if how == 'CancelOrder':
+            return cancel(orders_stub, order.id)
+        return set_status(orders_stub, order.id, Status.CANCELLED)
+
+    assert stock(products_stub, a, b) == (3, 0)
+    cancelled = do_cancel()
+    assert cancelled.status == Status.CANCELLED
+    assert cancelled.items == order.items
+    assert stock(products_stub, a, b) == (5, 4)
+    with pytest.raises(grpc.RpcError) as raised:
+        do_cancel()
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_details(raised.value).reason == 'INVALID_STATUS_TRANSITION'
+    # neither the other way of cancelling nor any status move revives it or returns stock again
+    for target in (Status.PENDING, Status.PROCESSING, Status.CANCELLED):
+        assert rpc_error(orders_stub.UpdateOrderStatus, orders_pb2.UpdateOrderStatusRequest(
+            id=order.id, status=target)).code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert rpc_error(orders_stub.CancelOrder, orders_pb2.CancelOrderRequest(id=order.id)).code() == \
+           grpc.StatusCode.FAILED_PRECONDITION
+    assert stock(products_stub, a, b) == (5, 4)
+    assert get_order(orders_stub, order.id).status == Status.CANCELLED
+
+
+@pytest.mark.parametrize('reached', [Status.SHIPPED, Status.DELIVERED])
+def test_cancel_after_shipping_is_refused(orders_stub, products_stub, reached):
+    product = new_product(products_stub, stock=5)
+    order = place(orders_stub, (product.id, 2))
+    for status in FORWARD[1:FORWARD.index(reached) + 1]:
+        set_status(orders_stub, order.id, status)
+    error = rpc_error(orders_stub.CancelOrder, orders_pb2.CancelOrderRequest(id=order.id))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert 'cannot be cancelled' in error.details()
+    error = rpc_error(orders_stub.UpdateOrderStatus,
+                      orders_pb2.UpdateOrderStatusRequest(id=order.id, status=Status.CANCELLED))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert get_order(orders_stub, order.id).status == reached
+    assert stock(products_stub, product) == 3
+
+
+def test_order_outlives_its_product_and_can_still_be_cancelled(orders_stub, products_stub):
+    gone = new_product(products_stub, name='Discontinued', price='12.34', stock=5)
+    kept = new_product(products_stub, name='Kept', price='1.00', stock=5)
+    order = place(orders_stub, (gone.id, 2), (kept.id, 1))
+    products_stub.UpdateProduct(products_pb2.UpdateProductRequest(
+        product=products_pb2.Product(id=kept.id, name='Renamed', price='2.00')))
+    products_stub.DeleteProduct(products_pb2.DeleteProductRequest(id=gone.id))
+    read = get_order(orders_stub, order.id)
+    assert [(i.product_id, i.product_name, i.price, i.subtotal) for i in read.items] == [
+        (gone.id, 'Discontinued', '12.34', '24.68'), (kept.id, 'Kept', '1.00', '1.00')]
+    assert read.total_amount == '25.68'
+    cancelled = cancel(orders_stub, order.id)
+    assert cancelled.status == Status.CANCELLED
+    assert stock(products_stub, kept) == 5
+
+
+# --- listing --------------------------------------------------------------------------------------
+
+def all_pages(call, make_request):
+    seen, token, sizes = [], '', set()
+    while True:
+        page = call(make_request(token))
+        seen.extend(page.orders)
+        sizes.add(page.total_size)
+        token = page.next_page_token
+        if not token:
+            return seen, sizes
+
+
+def test_list_orders_newest_first_with_status_filter_and_paging(orders_stub, products_stub):
+    product = new_product(products_stub, stock=100)
+    ids = [place(orders_stub, (product.id, 1)).id for _ in range(7)]
+    for order_id in ids[1:4]:
+        set_status(orders_stub, order_id, Status.PROCESSING)
+    cancel(orders_stub, ids[5])
+
+    orders, sizes = all_pages(orders_stub.ListOrders,
+                              lambda token: orders_pb2.ListOrdersRequest(page_size=3, page_token=token))
+    assert [o.id for o in orders] == sorted(ids, reverse=True)
+    assert sizes == {7}
+    assert all(len(o.items) == 1 for o in orders)
+
+    processing, sizes = all_pages(orders_stub.ListOrders, lambda token: orders_pb2.ListOrdersRequest(
+        page_size=2, page_token=token, status=Status.PROCESSING))
+    assert [o.id for o in processing] == sorted(ids[1:4], reverse=True)
+    assert all(o.status == Status.PROCESSING for o in processing) and sizes == {3}
+    assert [o.id for o in orders_stub.ListOrders(orders_pb2.ListOrdersRequest(status=Status.CANCELLED)).orders] \
+           == [ids[5]]
+    assert order_count(orders_stub, Status.DELIVERED) == 0
+
+    first = orders_stub.ListOrders(orders_pb2.ListOrdersRequest(page_size=2, status=Status.PROCESSING))
+    error = rpc_error(orders_stub.ListOrders, orders_pb2.ListOrdersRequest(
+        page_size=2, page_token=first.next_page_token, status=Status.PENDING))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(error_details(error).fields) == ['page_token']
+
+
+def test_orders_by_customer_match_email_case_insensitively_and_paginate(orders_stub, products_stub):
+    product = new_product(products_stub, stock=100)
+    alice = [place(orders_stub, (product.id, 1), email=email).id
+             for email in ('alice@example.com', 'Alice@Example.com', 'ALICE@EXAMPLE.COM')]
+    place(orders_stub, (product.id, 1), email='bob@example.com')
+    place(orders_stub, (product.id, 1), email='alice@example.org')
+    orders, sizes = all_pages(orders_stub.GetOrdersByCustomer, lambda token: orders_pb2.GetOrdersByCustomerRequest(
+        email=' aLiCe@example.COM', page_size=2, page_token=token))
+    assert [o.id for o in orders] == sorted(alice, reverse=True)
+    assert {o.customer_email for o in orders} == {'alice@example.com'}
+    assert sizes == {3}
+    assert orders_stub.GetOrdersByCustomer(orders_pb2.GetOrdersByCustomerRequest(
+        email='nobody@example.com')).total_size == 0
+
+    first = orders_stub.GetOrdersByCustomer(orders_pb2.GetOrdersByCustomerRequest(
+        email='alice@example.com', page_size=1))
+    error = rpc_error(orders_stub.GetOrdersByCustomer, orders_pb2.GetOrdersByCustomerRequest(
+        email='bob@example.com', page_size=1, page_token=first.next_page_token))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(error_details(error).fields) == ['page_token']
+    error = rpc_error(orders_stub.GetOrdersByCustomer, orders_pb2.GetOrdersByCustomerRequest(email='not-an-email'))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(error_details(error).fields) == ['email']
+
+
+def test_health_reports_serving(orders_address):
+    with grpc.insecure_channel(orders_address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ('', 'ecommerce.orders.v1.OrderService'):
+            response = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+# --- Products unreachable -------------------------------------------------------------------------
+
+@pytest.fixture
+def dead_address():
+    """An address where nothing listens: the port stays bound (so no one else takes it) but never listens."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        yield f'127.0.0.1:{sock.getsockname()[1]}'
+
+
+def test_products_down_gives_unavailable_quickly_and_leaves_no_order(tmp_path, dead_address):
+    server, port, _health, _recovery = create_orders_server(
+        '127.0.0.1:0', f'sqlite:///{tmp_path}/o.db', dead_address, products_timeout=1.0)
+    server.start()
+    try:
+        with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
+            stub = orders_pb2_grpc.OrderServiceStub(channel)
+            started = time.monotonic()
+            error = rpc_error(lambda r: stub.CreateOrder(r, timeout=10), order_request((1, 1)))
+            elapsed = time.monotonic() - started
+            assert error.code() == grpc.StatusCode.UNAVAILABLE
+            assert error_details(error).reason == 'PRODUCTS_UNAVAILABLE'
+            assert elapsed < 5
+            assert stub.ListOrders(orders_pb2.ListOrdersRequest()).total_size == 0
+            assert stub.GetOrdersByCustomer(orders_pb2.GetOrdersByCustomerRequest(
+                email='ada@example.com')).total_size == 0
+    finally:
+        server.stop(0).wait()
+        orders_storage.database.close_all()
+
+
+class AnswerLostProducts(products_pb2_grpc.ProductServiceServicer):
+    """Forwards to the real Products, but a reservation's answer never gets back: it is held until the
+    caller gives up, after the stock was really taken."""
+
+    def __init__(self, real):
+        self.real = real
+        self.reservations = []
+
+    def ReserveStock(self, request, context):
+        response = self.real.ReserveStock(request)
+        self.reservations.append(request.reservation_id)
+        caller_gone = threading.Event()
+        context.add_callback(caller_gone.set)
+        caller_gone.wait()
+        return response
+
+    def ReleaseStock(self, request, context):
+        return self.real.ReleaseStock(request)
+
+
+def test_stock_taken_but_answer_lost_is_given_back_at_once(tmp_path, products_stub):
+    product = new_product(products_stub, stock=5)
+    proxy = AnswerLostProducts(products_stub)
+    products_proxy = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    products_pb2_grpc.add_ProductServiceServicer_to_server(proxy, products_proxy)
+    proxy_port = products_proxy.add_insecure_port('127.0.0.1:0')
+    products_proxy.start()
+    server, port, _health, _recovery = create_orders_server(
+        '127.0.0.1:0', f'sqlite:///{tmp_path}/o.db', f'127.0.0.1:{proxy_port}', products_timeout=1.0)
+    server.start()
+    try:
+        with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
+            stub = orders_pb2_grpc.OrderServiceStub(channel)
+            started = time.monotonic()
+            error = rpc_error(lambda r: stub.CreateOrder(r, timeout=10), order_request((product.id, 3)))
+            assert time.monotonic() - started < 5
+            assert error.code() == grpc.StatusCode.UNAVAILABLE
+            assert len(proxy.reservations) == 1  # the stock really was taken ...
+            assert stock(products_stub, product) == 5  # ... and given back before the client heard
+            assert stub.ListOrders(orders_pb2.ListOrdersRequest()).total_size == 0
+        late = rpc_error(products_stub.ReserveStock, products_pb2.ReserveStockRequest(
+            reservation_id=proxy.reservations[0], lines=[products_pb2.StockLine(product_id=product.id, quantity=3)]))
+        assert error_details(late).reason == 'RESERVATION_RELEASED'
+        assert stock(products_stub, product) == 5
+    finally:
+        server.stop(0).wait()
+        products_proxy.stop(0).wait()
+        orders_storage.database.close_all()
+
+
+# --- recovery (workflow level, real Products server) ----------------------------------------------
+
+@pytest.fixture
+def stock_client(products_address):
+    with grpc.insecure_channel(products_address) as channel:
+        yield StockClient(channel, 2.0)
+
+
+@pytest.fixture
+def desk(stock_client, orders_db):
+    return OrderDesk(stock_client)
+
+
+@pytest.fixture
+def dead_desk(dead_address, orders_db):
+    """The same orders database, but Products cannot be reached."""
+    with grpc.insecure_channel(dead_address) as channel:
+        yield OrderDesk(StockClient(channel, 1.0))
+
+
+def test_recover_undoes_a_placement_that_crashed_after_reserving(desk, stock_client, products_stub):
+    product = new_product(products_stub, stock=10)
+    crashed = OrderRow.create(reservation_id=uuid.uuid4().hex, customer_name='Ada', customer_email='ada@example.com',
+                              shipping_address='x', status='pending', stock_state=OrderRow.RESERVING,
+                              created_at=utcnow() - datetime.timedelta(minutes=5))
+    in_flight = OrderRow.create(reservation_id=uuid.uuid4().hex, customer_name='Bob', customer_email='b@example.com',
+                                shipping_address='y', status='pending', stock_state=OrderRow.RESERVING)
+    stock_client.reserve(crashed.reservation_id, [(product.id, 3)])
+    stock_client.reserve(in_flight.reservation_id, [(product.id, 2)])
+    assert stock(products_stub, product) == 5
+
+    assert desk.recover(datetime.timedelta(seconds=1)) == 1
+    assert stock(products_stub, product) == 8
+    assert OrderRow.get_or_none(OrderRow.id == crashed.id) is None
+    # a placement younger than the cutoff may still be in flight: left alone
+    assert OrderRow.get_by_id(in_flight.id).stock_state == OrderRow.RESERVING
+    assert desk.recover(datetime.timedelta(seconds=1)) == 0
+    assert stock(products_stub, product) == 8
+
+
+def test_recover_forgets_a_placement_that_crashed_before_reserving_and_blocks_its_late_reservation(
+        desk, stock_client, products_stub):
+    product = new_product(products_stub, stock=10)
+    crashed = OrderRow.create(reservation_id=uuid.uuid4().hex, customer_name='Ada', customer_email='ada@example.com',
+                              shipping_address='x', status='pending', stock_state=OrderRow.RESERVING,
+                              created_at=utcnow() - datetime.timedelta(minutes=5))
+    assert desk.recover(datetime.timedelta(seconds=1)) == 1
+    assert OrderRow.get_or_none(OrderRow.id == crashed.id) is None
+    # the reservation request that was still on the wire arrives now: it must take nothing
+    with pytest.raises(FailedPrecondition) as raised:
+        stock_client.reserve(crashed.reservation_id, [(product.id, 3)])
+    assert raised.value.reason == 'RESERVATION_RELEASED'
+    assert stock(products_stub, product) == 10
+
+
+def test_recover_gives_back_stock_of_an_order_cancelled_while_products_was_down(desk, dead_desk, products_stub):
+    a, b = new_product(products_stub, name='A', stock=6), new_product(products_stub, name='B', stock=6)
+    placed = desk.place(rules.new_order('Ada', 'ada@example.com', 'x', [(a.id, 2), (b.id, 5)]))
+    assert stock(products_stub, a, b) == (4, 1)
+
+    cancelled = dead_desk.cancel(placed.order.id)
+    assert cancelled.order.status == 'cancelled'
+    assert OrderRow.get_by_id(placed.order.id).stock_state == OrderRow.RELEASING
+    assert stock(products_stub, a, b) == (4, 1)
+    assert dead_desk.recover(datetime.timedelta(seconds=1)) == 0  # still down: nothing settled
+    assert OrderRow.get_by_id(placed.order.id).stock_state == OrderRow.RELEASING
+
+    assert desk.recover(datetime.timedelta(seconds=1)) == 1
+    assert stock(products_stub, a, b) == (6, 6)
+    assert OrderRow.get_by_id(placed.order.id).stock_state == OrderRow.RELEASED
+    assert desk.recover(datetime.timedelta(seconds=1)) == 0
+    assert stock(products_stub, a, b) == (6, 6)
+    assert desk.get(placed.order.id).order.status == 'cancelled'
+
+
+class StallingStock:
+    """A StockClient whose reservation answers only after recovery has already judged the order stale."""
+
+    def __init__(self, stock):
+        self.stock = stock
+        self.desk = None
+
+    def reserve(self, reservation_id, lines):
+        reserved = self.stock.reserve(reservation_id, lines)
+        assert self.desk.recover(datetime.timedelta(0)) == 1
+        return reserved
+
+    def release(self, reservation_id):
+        return self.stock.release(reservation_id)
+
+
+def test_placement_undone_by_recovery_while_stalled_fails_cleanly(stock_client, orders_db, products_stub):
+    product = new_product(products_stub, stock=5)
+    stalling = StallingStock(stock_client)
+    stalling.desk = desk = OrderDesk(stalling)
+    with pytest.raises(Unavailable) as raised:
+        desk.place(rules.new_order('Ada', 'ada@example.com', 'x', [(product.id, 2)]))
+    assert 'undone' in raised.value.message
+    assert stock(products_stub, product) == 5
+    assert OrderRow.select().count() == 0
+    assert OrderItem.select().count() == 0
+
