@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import grpc
@@ -14,37 +15,77 @@ from ecommerce.orders.v1 import orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
 from services.orders.service import create_server as create_orders_server
+from scripts.throwaway_postgres import find_bin_dir, running_postgres
 from services.products.service import create_server as create_products_server
 from storage import orders as orders_storage
 from storage import products as products_storage
+from storage.database import bind
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture
-def products_db(tmp_path):
-    """The Products storage bound to a fresh SQLite file, for tests below the gRPC layer."""
-    from storage.database import bind
-    database = bind(products_storage.database, f'sqlite:///{tmp_path}/products.db', products_storage.MODELS)
+@pytest.fixture(scope='session')
+def postgres_server():
+    """A throwaway PostgreSQL server for the whole run (skipped where PostgreSQL is not installed)."""
+    if find_bin_dir() is None:
+        pytest.skip('PostgreSQL is not installed (apt-get install postgresql); .ci/run installs it')
+    with running_postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def database_url(request, tmp_path):
+    """database_url(name): the URL of a fresh, empty database `name` on the backend under test."""
+    if request.param == 'sqlite':
+        yield lambda name: f'sqlite:///{tmp_path}/{name}.db'
+        return
+    server = request.getfixturevalue('postgres_server')
+    created = {}
+
+    def fresh_database(name):
+        if name not in created:
+            created[name] = f'{name}_{uuid.uuid4().hex[:12]}'
+            _run_sql(server, f'CREATE DATABASE {created[name]}')
+        return server.rsplit('/', 1)[0] + '/' + created[name]
+
+    yield fresh_database
+    for database in created.values():
+        _run_sql(server, f'DROP DATABASE IF EXISTS {database} WITH (FORCE)')
+
+
+def _run_sql(url, statement):
+    import psycopg2
+    connection = psycopg2.connect(url)
+    connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+    try:
+        connection.cursor().execute(statement)
+    finally:
+        connection.close()
+
+
+def _bound(storage_module, url):
+    database = bind(storage_module.database, url, storage_module.MODELS)
     with database.connection_context():
         yield database
     database.close_all()
 
 
 @pytest.fixture
-def orders_db(tmp_path):
-    from storage.database import bind
-    database = bind(orders_storage.database, f'sqlite:///{tmp_path}/orders.db', orders_storage.MODELS)
-    with database.connection_context():
-        yield database
-    database.close_all()
+def products_db(database_url):
+    """The Products storage bound to a fresh database, for tests below the gRPC layer."""
+    yield from _bound(products_storage, database_url('products'))
 
 
 @pytest.fixture
-def products_address(tmp_path):
-    """A real Products server on a free port over a temp SQLite file."""
-    server, port, _health = create_products_server('127.0.0.1:0', f'sqlite:///{tmp_path}/products.db')
+def orders_db(database_url):
+    yield from _bound(orders_storage, database_url('orders'))
+
+
+@pytest.fixture
+def products_address(database_url):
+    """A real Products server on a free port over a fresh database."""
+    server, port, _health = create_products_server('127.0.0.1:0', database_url('products'))
     server.start()
     yield f'127.0.0.1:{port}'
     server.stop(0).wait()
@@ -52,10 +93,10 @@ def products_address(tmp_path):
 
 
 @pytest.fixture
-def orders_server(tmp_path, products_address):
+def orders_server(database_url, products_address):
     """A real Orders server talking to the real Products server; yields (address, recovery loop)."""
     server, port, _health, recovery = create_orders_server(
-        '127.0.0.1:0', f'sqlite:///{tmp_path}/orders.db', products_address, products_timeout=2.0)
+        '127.0.0.1:0', database_url('orders'), products_address, products_timeout=2.0)
     server.start()
     yield f'127.0.0.1:{port}', recovery
     server.stop(0).wait()
