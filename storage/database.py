@@ -65,5 +65,18 @@ def keyset_page(query, key, size, after=None, descending=False):
     return rows, getattr(rows[-1], key.name)
 
 
+class IdField(peewee.AutoField):
+    """A primary key never handed out twice: SQLite reuses the largest id once its row is deleted
+    unless the column says AUTOINCREMENT (PostgreSQL's sequences never reuse)."""
+
+    def ddl(self, ctx):
+        node_list = super().ddl(ctx)
+        database = self.model._meta.database
+        if isinstance(getattr(database, 'obj', database), peewee.SqliteDatabase):
+            return peewee.NodeList((node_list, peewee.SQL('AUTOINCREMENT')))
+        return node_list
+
+
 class BaseModel(peewee.Model):
     """Common ancestor; each service's models subclass it with their own database proxy."""
+    id = IdField()

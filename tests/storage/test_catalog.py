@@ -275,3 +275,12 @@ def test_prices_are_compared_as_numbers_not_text(products_db):
     make('Hundred', '100.00')
     assert _names(search_filter('', '', '10', '')) == ['Hundred', 'Ninety']
     assert _names(search_filter('', '', '', '95')) == ['Nine', 'Ninety']
+
+
+def test_a_deleted_products_id_is_never_handed_out_again(products_db):
+    # SQLite reuses the largest rowid once its row is gone unless the key says AUTOINCREMENT; an order's
+    # product_id snapshot would then point at a stranger.
+    first = make('First')
+    last = make('Last')
+    catalog.delete_product(last.id)
+    assert make('Next').id > last.id > first.id
