@@ -9,15 +9,15 @@ CENT = Decimal('0.01')
 _PRICE = re.compile(r'[0-9]{1,8}(\.[0-9]{1,2})?')
 
 
-def parse_price(text, field):
-    """Read a positive price such as "19.99"; anything else is an InvalidArgument naming `field`."""
+def parse_price(text, field, allow_zero=False):
+    """Read a positive price such as "19.99" (or zero, for a bound); else an InvalidArgument naming `field`."""
     if text.startswith('-') and _PRICE.fullmatch(text[1:]):
         raise InvalidArgument(field, 'must be greater than zero')
     if not _PRICE.fullmatch(text):
         raise InvalidArgument(field, f'{text[:40]!r} is not a price: use a decimal string with at most '
                                      '8 digits before the point and 2 after, such as "19.99"')
     value = Decimal(text)
-    if value <= 0:
+    if value < 0 or (value == 0 and not allow_zero):
         raise InvalidArgument(field, 'must be greater than zero')
     return value.quantize(CENT)
 

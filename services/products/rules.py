@@ -98,8 +98,8 @@ def search_filter(q, category, min_price, max_price):
     q = q.strip()
     if len(q) > MAX_NAME_LENGTH:
         raise InvalidArgument('q', f'must be at most {MAX_NAME_LENGTH} characters')
-    low = parse_price(min_price, 'min_price') if min_price else None
-    high = parse_price(max_price, 'max_price') if max_price else None
+    low = parse_price(min_price, 'min_price', allow_zero=True) if min_price else None
+    high = parse_price(max_price, 'max_price', allow_zero=True) if max_price else None
     if low is not None and high is not None and low > high:
         raise InvalidArgument('min_price', f'{low} is above max_price {high}')
     return SearchFilter(q=q, category=_category(category) if category else '', min_price=low, max_price=high)

@@ -218,3 +218,10 @@ def test_empty_and_oversized_reservations_are_rejected():
 @pytest.mark.parametrize('reservation_id', ['', 'x' * 101])
 def test_reservation_id_is_required_and_bounded(reservation_id):
     assert _invalid(stock_lines, reservation_id, [(1, 1)]).field == 'reservation_id'
+
+
+def test_a_price_bound_of_zero_is_a_bound_but_a_negative_one_is_not():
+    assert search_filter('', '', '0', '0.00').min_price == Decimal('0')
+    with pytest.raises(InvalidArgument) as raised:
+        search_filter('', '', '-1', '')
+    assert raised.value.field == 'min_price'

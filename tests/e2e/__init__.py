@@ -1,0 +1,1 @@
+"""End to end: Products, Orders and the real Envoy as subprocesses, driven over REST, grpcurl and gRPC."""

@@ -1,0 +1,95 @@
+"""What the end-to-end tests talk through: plain HTTP/1.1 for REST (http.client) and the real grpcurl binary."""
+import http.client
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GRPCURL = Path(sys.executable).parent / 'grpcurl'
+DESCRIPTOR = ROOT / 'build' / 'api_descriptor.pb'
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict  # lower-case names
+    text: str
+    body: object  # the parsed JSON, or None when the body is not JSON
+
+    def __repr__(self):  # what pytest shows when an assertion on a reply fails
+        return f'Reply({self.status}, {self.text[:500]!r})'
+
+
+class RestClient:
+    """JSON over HTTP/1.1 to Envoy; the path goes out exactly as given (a raw '@' or '+' stays raw)."""
+
+    def __init__(self, address, timeout=15):
+        self.address = address
+        self.timeout = timeout
+
+    def call(self, method, path, body=None, *, raw=None, headers=None):
+        """Send `body` as JSON (or `raw` bytes as they are) and return the Reply, whatever its status."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        sent_headers = {'content-type': 'application/json', **(headers or {})}
+        connection = http.client.HTTPConnection(self.address, timeout=self.timeout)
+        try:
+            connection.request(method, path, body=data, headers=sent_headers)
+            response = connection.getresponse()
+            payload = response.read()
+            received = {name.lower(): value for name, value in response.getheaders()}
+        finally:
+            connection.close()
+        text = payload.decode(errors='replace')
+        try:
+            parsed = json.loads(text) if text.strip() else None
+        except ValueError:
+            parsed = None
+        return Reply(response.status, received, text, parsed)
+
+    def get(self, path):
+        return self.call('GET', path)
+
+    def post(self, path, body=None, **kwargs):
+        return self.call('POST', path, body, **kwargs)
+
+    def put(self, path, body=None, **kwargs):
+        return self.call('PUT', path, body, **kwargs)
+
+    def patch(self, path, body=None, **kwargs):
+        return self.call('PATCH', path, body, **kwargs)
+
+    def delete(self, path):
+        return self.call('DELETE', path)
+
+
+def grpcurl(address, *args, data=None, protoset=False):
+    """Run the real grpcurl (plaintext) against `address`; -protoset uses the build's descriptor set
+    instead of server reflection. Returns the CompletedProcess (text stdout and stderr)."""
+    command = [str(GRPCURL), '-plaintext', '-max-time', '20']
+    if protoset:
+        command += ['-protoset', str(DESCRIPTOR)]
+    if data is not None:
+        command += ['-d', json.dumps(data)]
+    return subprocess.run([*command, address, *args], capture_output=True, text=True, timeout=30)
+
+
+def grpcurl_json(address, method, data, protoset=False):
+    """Call `method` through grpcurl and return its JSON answer with snake_case keys; fail on an error.
+
+    grpcurl prints lowerCamelCase names when the descriptor has json_name set (-protoset) and the
+    proto names through reflection; the keys are normalised so that tests do not depend on it.
+    """
+    result = grpcurl(address, method, data=data, protoset=protoset)
+    assert result.returncode == 0, f'grpcurl {method} failed ({result.returncode}):\n{result.stderr}'
+    return snake_keys(json.loads(result.stdout))
+
+
+def snake_keys(value):
+    if isinstance(value, dict):
+        return {re.sub(r'(?<=[a-z0-9])([A-Z])', r'_\1', key).lower(): snake_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [snake_keys(item) for item in value]
+    return value

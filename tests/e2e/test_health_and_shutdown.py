@@ -1,0 +1,151 @@
+"""The standard grpc.health.v1 service on both servers, and what SIGTERM does to a running service."""
+import signal
+import threading
+import time
+from concurrent import futures
+
+import grpc
+import pytest
+from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
+from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.conftest import start_service
+
+pytestmark = pytest.mark.e2e
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+PRODUCTS = 'ecommerce.products.v1.ProductService'
+ORDERS = 'ecommerce.orders.v1.OrderService'
+GRACE_SECONDS = 10  # the services' default --grace
+
+
+@pytest.fixture
+def health_of():
+    """health_of(address): a Health stub on its own channel, closed after the test."""
+    channels = []
+
+    def stub(address):
+        channels.append(grpc.insecure_channel(address))
+        return health_pb2_grpc.HealthStub(channels[-1])
+
+    yield stub
+    for channel in channels:
+        channel.close()
+
+
+@pytest.mark.parametrize('server, service', [('products', PRODUCTS), ('orders', ORDERS)])
+def test_health_is_serving_for_the_server_and_for_its_service(system, health_of, server, service):
+    health = health_of(getattr(system, server))
+    for name in ('', service):
+        response = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+        assert response.status == SERVING, name
+
+
+@pytest.mark.parametrize('server, unknown', [
+    ('products', 'ecommerce.products.v1.NoSuchService'),
+    ('products', ORDERS),  # each server answers for its own service only
+    ('orders', PRODUCTS),
+])
+def test_health_of_an_unknown_service_is_not_found(system, health_of, server, unknown):
+    with pytest.raises(grpc.RpcError) as raised:
+        health_of(getattr(system, server)).Check(health_pb2.HealthCheckRequest(service=unknown), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def next_status(watch, timeout=10):
+    """The next status a Watch stream sends, or a failure after `timeout` seconds."""
+    with futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(next, watch).result(timeout).status
+
+
+def test_sigterm_reports_not_serving_then_exits_0(tmp_path, health_of):
+    process, address = start_service('products', tmp_path)
+    try:
+        health = health_of(address)
+        watches = [health.Watch(health_pb2.HealthCheckRequest(service=name)) for name in ('', PRODUCTS)]
+        assert [next_status(watch) for watch in watches] == [SERVING, SERVING]
+
+        started = time.monotonic()
+        process.popen.send_signal(signal.SIGTERM)
+        assert [next_status(watch) for watch in watches] == [NOT_SERVING, NOT_SERVING]
+        for watch in watches:
+            watch.cancel()  # an open Watch is a call in flight: the server would wait the grace period for it
+        assert process.popen.wait(GRACE_SECONDS + 5) == 0, process.log()
+        assert time.monotonic() - started < GRACE_SECONDS
+        assert '"stopped"' in process.log()
+    finally:
+        process.stop()
+
+
+class SlowProducts(products_pb2_grpc.ProductServiceServicer):
+    """A stand-in Products whose ReserveStock holds until the test lets it answer."""
+
+    def __init__(self):
+        self.entered = threading.Event()
+        self.proceed = threading.Event()
+
+    def ReserveStock(self, request, context):
+        self.entered.set()
+        self.proceed.wait(30)
+        return products_pb2.ReserveStockResponse(reservation_id=request.reservation_id, lines=[
+            products_pb2.ReservedLine(product_id=line.product_id, quantity=line.quantity, product_name='Slow Lamp',
+                                      unit_price='12.50') for line in request.lines])
+
+
+@pytest.fixture
+def slow_products():
+    servicer = SlowProducts()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    products_pb2_grpc.add_ProductServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port('127.0.0.1:0')
+    server.start()
+    yield servicer, f'127.0.0.1:{port}'
+    servicer.proceed.set()
+    server.stop(0).wait()
+
+
+def assert_new_calls_refused(address, timeout=5):
+    """New calls fail UNAVAILABLE once the server stops accepting them, which follows NOT_SERVING closely."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with grpc.insecure_channel(address) as channel:
+            try:
+                orders_pb2_grpc.OrderServiceStub(channel).GetOrder(orders_pb2.GetOrderRequest(id=1), timeout=2)
+                code = grpc.StatusCode.OK
+            except grpc.RpcError as error:
+                code = error.code()
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return
+        assert time.monotonic() < deadline, f'new calls still answered ({code}) {timeout} s after SIGTERM'
+        time.sleep(0.05)
+
+
+def test_a_call_in_flight_at_sigterm_finishes(tmp_path, health_of, slow_products):
+    slow, products_address = slow_products
+    process, address = start_service('orders', tmp_path, ['--products-address', products_address])
+    try:
+        watch = health_of(address).Watch(health_pb2.HealthCheckRequest(service=ORDERS))
+        assert next_status(watch) == SERVING
+        with grpc.insecure_channel(address) as channel:
+            in_flight = orders_pb2_grpc.OrderServiceStub(channel).CreateOrder.future(orders_pb2.CreateOrderRequest(
+                customer_name='Ada', customer_email='ada@example.com', shipping_address='12 Analytical Row',
+                items=[orders_pb2.OrderItemRequest(product_id=7, quantity=2)]), timeout=30)
+            assert slow.entered.wait(10), process.log()
+
+            process.popen.send_signal(signal.SIGTERM)
+            assert next_status(watch) == NOT_SERVING
+            watch.cancel()
+            assert not in_flight.done()
+            assert_new_calls_refused(address)  # while the one in flight may still finish
+            assert process.popen.poll() is None
+
+            slow.proceed.set()
+            order = in_flight.result(timeout=15)
+        assert (order.status, order.total_amount) == (orders_pb2.Order.PENDING, '25.00')
+        assert [(item.product_name, item.quantity, item.subtotal) for item in order.items] == [
+            ('Slow Lamp', 2, '25.00')]
+        assert process.popen.wait(GRACE_SECONDS + 5) == 0, process.log()
+    finally:
+        process.stop()
