@@ -121,12 +121,25 @@ def create_server(address, database, services, max_workers=16):
         names.append(servicer.SERVICE_NAME)
     reflection.enable_server_reflection(
         names + [health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio's "Failed to bind", most often a port in use
+        port = 0
     if port == 0:
-        raise OSError(f'cannot listen on {address}')
+        raise OSError(f'cannot listen on {address}: is the port in use?')
     for name in ['', *names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, port, health_servicer
+
+
+def start_or_exit(name, build):
+    """Return build(); a start-up failure the user can fix (port, database URL) ends the process with one
+    log line and exit status 1 rather than a traceback."""
+    try:
+        return build()
+    except (OSError, ValueError) as error:
+        log.error('cannot start', extra={'fields': {'service': name, 'error': str(error)}})
+        raise SystemExit(1) from None
 
 
 def serve(server, health_servicer, grace, name, port, on_stop=()):

@@ -37,11 +37,19 @@ def open_database(url):
 
 
 def bind(proxy, url, models):
-    """Open the database named by `url` behind `proxy` and create any missing tables."""
+    """Open the database named by `url` behind `proxy` and create any missing tables.
+
+    Raises ConnectionError (naming the URL without its password) when the database cannot be reached.
+    """
     database = open_database(url)
     proxy.initialize(database)
-    with database.connection_context():
-        database.create_tables(models, safe=True)
+    try:
+        with database.connection_context():
+            database.create_tables(models, safe=True)
+    except peewee.OperationalError as error:
+        parsed = urlparse(url)
+        shown = parsed._replace(netloc=parsed.netloc.rpartition('@')[2]).geturl()
+        raise ConnectionError(f'cannot open database {shown}: {str(error).strip()}') from error
     return database
 
 

@@ -18,9 +18,9 @@ def main():
                         help='seconds between recovery passes (default %(default)s)')
     args = parser.parse_args()
     server.configure_logging(args.log_level)
-    grpc_server, port, health, recovery = create_server(
+    grpc_server, port, health, recovery = server.start_or_exit('orders', lambda: create_server(
         args.address, args.database_url, args.products_address, args.products_timeout, args.workers,
-        args.recovery_interval)
+        args.recovery_interval))
     recovery.start()
     server.serve(grpc_server, health, args.grace, 'orders', port, on_stop=[recovery.stop])
 

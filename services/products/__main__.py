@@ -9,7 +9,8 @@ def main():
     args = settings.service_parser(__doc__, os.environ, 'PRODUCTS', settings.PRODUCTS_ADDRESS,
                                    settings.PRODUCTS_DATABASE_URL).parse_args()
     server.configure_logging(args.log_level)
-    grpc_server, port, health = create_server(args.address, args.database_url, args.workers)
+    grpc_server, port, health = server.start_or_exit(
+        'products', lambda: create_server(args.address, args.database_url, args.workers))
     server.serve(grpc_server, health, args.grace, 'products', port)
 
 

@@ -1,0 +1,39 @@
+"""Start-up failures a user can fix end with one clear log line and exit status 1, not a traceback."""
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def start(*args):
+    return subprocess.run([sys.executable, '-m', *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_a_port_in_use_is_reported_in_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = start('services.products', '--address', f'127.0.0.1:{port}',
+                       '--database-url', f'sqlite:///{tmp_path}/products.db')
+    assert result.returncode == 1
+    assert f'cannot listen on 127.0.0.1:{port}' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('url, expected', [
+    ('mysql://localhost/shop', "unsupported database URL scheme 'mysql'"),
+    ('sqlite:///:memory:', 'SQLite needs a file path'),
+    ('postgresql://shop:s3cret@127.0.0.1:1/shop', 'cannot open database postgresql://127.0.0.1:1/shop'),
+])
+def test_a_bad_database_url_is_reported_without_its_password(url, expected):
+    result = start('services.orders', '--address', '127.0.0.1:0', '--database-url', url)
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert 's3cret' not in result.stderr
+    assert 'Traceback' not in result.stderr
