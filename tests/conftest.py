@@ -120,6 +120,14 @@ def orders_stub(orders_address):
         yield orders_pb2_grpc.OrderServiceStub(channel)
 
 
+def health_status(address, service=''):
+    """What the standard health service on `address` answers for `service` (raises RpcError for NOT_FOUND)."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    with grpc.insecure_channel(address) as channel:
+        request = health_pb2.HealthCheckRequest(service=service)
+        return health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status
+
+
 def new_product(stub, name='Widget', price='9.99', stock=10, category=products_pb2.Product.ELECTRONICS, **fields):
     """Create a product through the API and return it."""
     return stub.CreateProduct(products_pb2.CreateProductRequest(product=products_pb2.Product(

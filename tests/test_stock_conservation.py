@@ -7,6 +7,7 @@ import random
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import grpc
 import pytest
@@ -91,12 +92,12 @@ def test_random_sequence_conserves_stock_and_matches_a_model(products_stub, orde
             current = statuses[order_id]
             if kind == 'cancel':
                 target = Status.CANCELLED
-                call = lambda: orders_stub.CancelOrder(orders_pb2.CancelOrderRequest(id=order_id))  # noqa: E731
+                call = partial(orders_stub.CancelOrder, orders_pb2.CancelOrderRequest(id=order_id))
             else:
                 target = rng.choice([Status.PENDING, Status.PROCESSING, Status.SHIPPED, Status.DELIVERED,
                                      Status.CANCELLED, NEXT.get(current, Status.CANCELLED)])
-                call = lambda: orders_stub.UpdateOrderStatus(  # noqa: E731
-                    orders_pb2.UpdateOrderStatusRequest(id=order_id, status=target))
+                call = partial(orders_stub.UpdateOrderStatus,
+                               orders_pb2.UpdateOrderStatusRequest(id=order_id, status=target))
             allowed = NEXT.get(current) == target or (target == Status.CANCELLED and current in CANCELLABLE)
             try:
                 moved = call()

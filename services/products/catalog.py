@@ -32,7 +32,8 @@ def get_product(product_id):
 
 def update_product(product_id, changes):
     with database.atomic():
-        changed = Product.update(**_with_search_name(changes), updated_at=utcnow()).where(Product.id == product_id).execute()
+        changed = (Product.update(**_with_search_name(changes), updated_at=utcnow())
+                   .where(Product.id == product_id).execute())
         if not changed:
             raise ProductNotFound(product_id)
         return get_product(product_id)

@@ -13,6 +13,7 @@ MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 5000
 # Far above any shelf, and far below 2**31 (the column is 32-bit), leaving room for stock given back.
 MAX_STOCK = 1_000_000_000
+MAX_RESERVATION_LINES = 100
 
 
 def _name(value):
@@ -116,8 +117,6 @@ class SearchFilter:
         """Canonical form, which ties a page token to these filters."""
         return f'search|{self.q.casefold()}|{self.category}|{self.min_price}|{self.max_price}'
 
-
-MAX_RESERVATION_LINES = 100
 
 
 def stock_lines(reservation_id, lines):

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from services.errors import FailedPrecondition, Unavailable
 from services.orders import rules
@@ -21,7 +21,7 @@ from services.orders.workflow import OrderDesk
 from storage import orders as orders_storage
 from storage.database import utcnow
 from storage.orders import Order as OrderRow, OrderItem
-from tests.conftest import new_product
+from tests.conftest import health_status, new_product
 from tests.rpc_errors import error_details
 
 Status = orders_pb2.Order.Status
@@ -348,11 +348,8 @@ def test_orders_by_customer_match_email_case_insensitively_and_paginate(orders_s
 
 
 def test_health_reports_serving(orders_address):
-    with grpc.insecure_channel(orders_address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        for service in ('', 'ecommerce.orders.v1.OrderService'):
-            response = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-            assert response.status == health_pb2.HealthCheckResponse.SERVING
+    for service in ('', 'ecommerce.orders.v1.OrderService'):
+        assert health_status(orders_address, service) == health_pb2.HealthCheckResponse.SERVING
 
 
 # --- Products unreachable -------------------------------------------------------------------------

@@ -3,9 +3,9 @@ import grpc
 import pytest
 from ecommerce.products.v1 import products_pb2
 from google.protobuf import field_mask_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
-from tests.conftest import new_product
+from tests.conftest import health_status, new_product
 from tests.rpc_errors import error_details
 
 Product = products_pb2.Product
@@ -397,10 +397,8 @@ def test_release_needs_an_id(products_stub):
 
 
 def test_health_reports_serving(products_address):
-    with grpc.insecure_channel(products_address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        for service in ('', 'ecommerce.products.v1.ProductService'):
-            response = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-            assert response.status == health_pb2.HealthCheckResponse.SERVING
-        error = rpc_error(lambda r: health.Check(r, timeout=5), health_pb2.HealthCheckRequest(service='nope'))
-        assert error.code() == grpc.StatusCode.NOT_FOUND
+    for service in ('', 'ecommerce.products.v1.ProductService'):
+        assert health_status(products_address, service) == health_pb2.HealthCheckResponse.SERVING
+    with pytest.raises(grpc.RpcError) as raised:
+        health_status(products_address, 'nope')
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
