@@ -298,9 +298,14 @@ def test_bad_search_filters_are_rejected(products_stub, fields, field):
 
 # --- stock reservations ---------------------------------------------------------------------------
 
+def reserve_request(reservation_id, *lines):
+    """A ReserveStockRequest for (product_id, quantity) lines."""
+    return products_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
+        products_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines])
+
+
 def reserve(stub, reservation_id, *lines):
-    return stub.ReserveStock(products_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
-        products_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines]))
+    return stub.ReserveStock(reserve_request(reservation_id, *lines))
 
 
 def release(stub, reservation_id):
@@ -326,8 +331,7 @@ def test_reserve_and_release_are_idempotent(products_stub):
     assert release(products_stub, 'order-1').released_now is False
     assert (stock(products_stub, pen), stock(products_stub, ink)) == (10, 3)
 
-    error = rpc_error(products_stub.ReserveStock, products_pb2.ReserveStockRequest(
-        reservation_id='order-1', lines=[products_pb2.StockLine(product_id=pen.id, quantity=2)]))
+    error = rpc_error(products_stub.ReserveStock, reserve_request('order-1', (pen.id, 2)))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_details(error).reason == 'RESERVATION_RELEASED'
     assert stock(products_stub, pen) == 10
@@ -336,9 +340,7 @@ def test_reserve_and_release_are_idempotent(products_stub):
 def test_insufficient_stock_is_a_failed_precondition_with_the_numbers(products_stub):
     plenty = new_product(products_stub, name='Plenty', stock=9)
     short = new_product(products_stub, name='Short', stock=1)
-    error = rpc_error(products_stub.ReserveStock, products_pb2.ReserveStockRequest(
-        reservation_id='r', lines=[products_pb2.StockLine(product_id=plenty.id, quantity=2),
-                                   products_pb2.StockLine(product_id=short.id, quantity=2)]))
+    error = rpc_error(products_stub.ReserveStock, reserve_request('r', (plenty.id, 2), (short.id, 2)))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert 'Short' in error.details()
     details = error_details(error)
@@ -350,9 +352,7 @@ def test_insufficient_stock_is_a_failed_precondition_with_the_numbers(products_s
 
 def test_reservation_of_an_unknown_product_is_not_found(products_stub):
     known = new_product(products_stub, stock=5)
-    error = rpc_error(products_stub.ReserveStock, products_pb2.ReserveStockRequest(
-        reservation_id='r', lines=[products_pb2.StockLine(product_id=known.id, quantity=1),
-                                   products_pb2.StockLine(product_id=known.id + 50, quantity=1)]))
+    error = rpc_error(products_stub.ReserveStock, reserve_request('r', (known.id, 1), (known.id + 50, 1)))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert error_details(error).metadata == {'product_id': str(known.id + 50)}
     assert stock(products_stub, known) == 5
@@ -361,8 +361,7 @@ def test_reservation_of_an_unknown_product_is_not_found(products_stub):
 def test_reusing_a_reservation_id_for_other_lines_is_already_exists(products_stub):
     product = new_product(products_stub, stock=5)
     reserve(products_stub, 'r', (product.id, 1))
-    error = rpc_error(products_stub.ReserveStock, products_pb2.ReserveStockRequest(
-        reservation_id='r', lines=[products_pb2.StockLine(product_id=product.id, quantity=2)]))
+    error = rpc_error(products_stub.ReserveStock, reserve_request('r', (product.id, 2)))
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
     assert error_details(error).reason == 'RESERVATION_MISMATCH'
     assert stock(products_stub, product) == 4
@@ -371,8 +370,7 @@ def test_reusing_a_reservation_id_for_other_lines_is_already_exists(products_stu
 def test_release_of_an_unknown_id_blocks_a_late_reservation(products_stub):
     product = new_product(products_stub, stock=5)
     assert release(products_stub, 'late').released_now is False
-    error = rpc_error(products_stub.ReserveStock, products_pb2.ReserveStockRequest(
-        reservation_id='late', lines=[products_pb2.StockLine(product_id=product.id, quantity=1)]))
+    error = rpc_error(products_stub.ReserveStock, reserve_request('late', (product.id, 1)))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_details(error).reason == 'RESERVATION_RELEASED'
     assert stock(products_stub, product) == 5
