@@ -85,10 +85,16 @@ class OrderDesk:
             return False
 
     def get(self, order_id):
+        order = self._placed_order(order_id)
+        return OrderRecord(order, list(order.items.order_by(OrderItem.id)))
+
+    @staticmethod
+    def _placed_order(order_id):
+        """The order row, or NotFound; an order still being placed does not exist yet."""
         order = Order.get_or_none((Order.id == order_id) & (Order.stock_state != Order.RESERVING))
         if order is None:
             raise NotFound(f'order {order_id} not found', reason='ORDER_NOT_FOUND', order_id=order_id)
-        return OrderRecord(order, list(order.items.order_by(OrderItem.id)))
+        return order
 
     def list(self, page, status='', email=''):
         """A page of placed orders, newest first, optionally of one status or one customer."""
@@ -118,7 +124,7 @@ class OrderDesk:
     def _transition(self, order_id, target, **changes):
         """One conditional UPDATE from the status just read; if another call moved it first, judge again."""
         while True:
-            current = self.get(order_id).order
+            current = self._placed_order(order_id)
             rules.check_transition(current.status, target)
             moved = (Order.update(status=target, updated_at=utcnow(), **changes)
                      .where((Order.id == order_id) & (Order.status == current.status)
