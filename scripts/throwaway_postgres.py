@@ -1,7 +1,12 @@
 """A throwaway PostgreSQL server in a temp folder, for tests and trials; gone when it stops.
 
-python -m scripts.throwaway_postgres   prints a postgresql:// URL and serves until Ctrl-C.
+python -m scripts.throwaway_postgres                 prints a postgresql:// URL and serves until Ctrl-C.
+python -m scripts.throwaway_postgres -- CMD [ARG...] runs CMD with the URL in ECOMMERCE_TEST_DATABASE,
+                                                     stops the server and exits with CMD's status.
+Where PostgreSQL is not installed, the second form says so and exits 0 (skipped), unless --require or
+ECOMMERCE_REQUIRE_POSTGRES=1 is given, as CI does: then it fails.
 """
+import argparse
 import contextlib
 import glob
 import os
@@ -10,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -68,12 +74,26 @@ def running_postgres(timeout=30):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--require', action='store_true',
+                        default=os.environ.get('ECOMMERCE_REQUIRE_POSTGRES') == '1',
+                        help='fail, rather than skip, where PostgreSQL is not installed')
+    parser.add_argument('command', nargs=argparse.REMAINDER, help='command to run against the server')
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ['--'] else args.command
+    if command and find_bin_dir() is None:
+        print('PostgreSQL is not installed (Debian: apt-get install postgresql): '
+              f'{"cannot run" if args.require else "skipped"}: {" ".join(command)}', file=sys.stderr, flush=True)
+        return 1 if args.require else 0
     with running_postgres() as url:
+        if command:
+            return subprocess.run(command, env={**os.environ, 'ECOMMERCE_TEST_DATABASE': url}).returncode
         print(url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(3600)
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

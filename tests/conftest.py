@@ -15,7 +15,6 @@ from ecommerce.orders.v1 import orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
 from services.orders.service import create_server as create_orders_server
-from scripts.throwaway_postgres import find_bin_dir, running_postgres
 from services.products.service import create_server as create_products_server
 from storage import orders as orders_storage
 from storage import products as products_storage
@@ -25,33 +24,45 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+# Which database backend the whole suite runs on: 'sqlite' (the default) or the postgresql:// URL of a
+# server where each test gets fresh databases. `make test` runs the suite once with each.
+TEST_DATABASE = os.environ.get('ECOMMERCE_TEST_DATABASE', 'sqlite')
+
+
+def pytest_report_header():
+    shown = 'SQLite' if TEST_DATABASE == 'sqlite' else f'PostgreSQL at {TEST_DATABASE}'
+    return f'database backend under test: {shown}'
+
+
 @pytest.fixture(scope='session')
-def postgres_server():
-    """A throwaway PostgreSQL server for the whole run (skipped where PostgreSQL is not installed)."""
-    if find_bin_dir() is None:
-        pytest.skip('PostgreSQL is not installed (apt-get install postgresql); .ci/run installs it')
-    with running_postgres() as url:
-        yield url
-
-
-@pytest.fixture(params=['sqlite', 'postgresql'])
-def database_url(request, tmp_path):
-    """database_url(name): the URL of a fresh, empty database `name` on the backend under test."""
-    if request.param == 'sqlite':
-        yield lambda name: f'sqlite:///{tmp_path}/{name}.db'
+def new_database(tmp_path_factory):
+    """new_database(name): the URL of a fresh, empty database on the backend under test."""
+    if TEST_DATABASE == 'sqlite':
+        yield lambda name: f'sqlite:///{tmp_path_factory.mktemp("db")}/{name}.db'
         return
-    server = request.getfixturevalue('postgres_server')
-    created = {}
+    created = []
 
     def fresh_database(name):
-        if name not in created:
-            created[name] = f'{name}_{uuid.uuid4().hex[:12]}'
-            _run_sql(server, f'CREATE DATABASE {created[name]}')
-        return server.rsplit('/', 1)[0] + '/' + created[name]
+        created.append(f'{name}_{uuid.uuid4().hex[:12]}')
+        _run_sql(TEST_DATABASE, f'CREATE DATABASE {created[-1]}')
+        return TEST_DATABASE.rsplit('/', 1)[0] + '/' + created[-1]
 
     yield fresh_database
-    for database in created.values():
-        _run_sql(server, f'DROP DATABASE IF EXISTS {database} WITH (FORCE)')
+    for database in created:
+        _run_sql(TEST_DATABASE, f'DROP DATABASE IF EXISTS {database} WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(new_database):
+    """database_url(name): the URL of this test's database `name`, fresh and empty on first use."""
+    urls = {}
+
+    def url(name):
+        if name not in urls:
+            urls[name] = new_database(name)
+        return urls[name]
+
+    return url
 
 
 def _run_sql(url, statement):
@@ -179,11 +190,11 @@ class Process:
         return self.popen.returncode
 
 
-def start_service(name, tmp_path, extra_args=()):
-    """python -m services.NAME on a free port (port 0, read back from its log) over a temp SQLite file."""
-    process = Process(name, [sys.executable, '-m', f'services.{name}', '--address', '127.0.0.1:0',
-                             '--database-url', f'sqlite:///{tmp_path}/{name}.db', *extra_args],
-                      tmp_path / f'{name}.log')
+def start_service(name, database_url, log_folder, extra_args=(), address='127.0.0.1:0'):
+    """python -m services.NAME on `address` (by default a free port, read back from its log)."""
+    process = Process(name, [sys.executable, '-m', f'services.{name}', '--address', address,
+                             '--database-url', database_url, *extra_args],
+                      Path(log_folder) / f'{name}-{uuid.uuid4().hex[:6]}.log')
     try:
         return process, f'127.0.0.1:{process.wait_for_port()}'
     except Exception:
@@ -221,15 +232,16 @@ class System:
 
 
 @pytest.fixture(scope='module')
-def system(tmp_path_factory):
+def system(tmp_path_factory, new_database):
     """Products, Orders and the real Envoy as subprocesses on free ports, stopped at the end."""
     from services.gateway import render_config
     tmp_path = tmp_path_factory.mktemp('system')
     processes = []
     try:
-        products_process, products = start_service('products', tmp_path)
+        products_process, products = start_service('products', new_database('products'), tmp_path)
         processes.append(products_process)
-        orders_process, orders = start_service('orders', tmp_path, ['--products-address', products])
+        orders_process, orders = start_service(
+            'orders', new_database('orders'), tmp_path, ['--products-address', products])
         processes.append(orders_process)
         gateway, admin = f'127.0.0.1:{free_port()}', f'127.0.0.1:{free_port()}'
         config = tmp_path / 'envoy.yaml'

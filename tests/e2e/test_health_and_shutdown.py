@@ -60,8 +60,8 @@ def next_status(watch, timeout=10):
         return pool.submit(next, watch).result(timeout).status
 
 
-def test_sigterm_reports_not_serving_then_exits_0(tmp_path, health_of):
-    process, address = start_service('products', tmp_path)
+def test_sigterm_reports_not_serving_then_exits_0(tmp_path, database_url, health_of):
+    process, address = start_service('products', database_url('products'), tmp_path)
     try:
         health = health_of(address)
         watches = [health.Watch(health_pb2.HealthCheckRequest(service=name)) for name in ('', PRODUCTS)]
@@ -122,9 +122,10 @@ def assert_new_calls_refused(address, timeout=5):
         time.sleep(0.05)
 
 
-def test_a_call_in_flight_at_sigterm_finishes(tmp_path, health_of, slow_products):
+def test_a_call_in_flight_at_sigterm_finishes(tmp_path, database_url, health_of, slow_products):
     slow, products_address = slow_products
-    process, address = start_service('orders', tmp_path, ['--products-address', products_address])
+    process, address = start_service('orders', database_url('orders'), tmp_path,
+                                     ['--products-address', products_address])
     try:
         watch = health_of(address).Watch(health_pb2.HealthCheckRequest(service=ORDERS))
         assert next_status(watch) == SERVING

@@ -362,9 +362,9 @@ def dead_address():
         yield f'127.0.0.1:{sock.getsockname()[1]}'
 
 
-def test_products_down_gives_unavailable_quickly_and_leaves_no_order(tmp_path, dead_address):
+def test_products_down_gives_unavailable_quickly_and_leaves_no_order(database_url, dead_address):
     server, port, _health, _recovery = create_orders_server(
-        '127.0.0.1:0', f'sqlite:///{tmp_path}/o.db', dead_address, products_timeout=1.0)
+        '127.0.0.1:0', database_url('orders'), dead_address, products_timeout=1.0)
     server.start()
     try:
         with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
@@ -403,7 +403,7 @@ class AnswerLostProducts(products_pb2_grpc.ProductServiceServicer):
         return self.real.ReleaseStock(request)
 
 
-def test_stock_taken_but_answer_lost_is_given_back_at_once(tmp_path, products_stub):
+def test_stock_taken_but_answer_lost_is_given_back_at_once(database_url, products_stub):
     product = new_product(products_stub, stock=5)
     proxy = AnswerLostProducts(products_stub)
     products_proxy = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
@@ -411,7 +411,7 @@ def test_stock_taken_but_answer_lost_is_given_back_at_once(tmp_path, products_st
     proxy_port = products_proxy.add_insecure_port('127.0.0.1:0')
     products_proxy.start()
     server, port, _health, _recovery = create_orders_server(
-        '127.0.0.1:0', f'sqlite:///{tmp_path}/o.db', f'127.0.0.1:{proxy_port}', products_timeout=1.0)
+        '127.0.0.1:0', database_url('orders'), f'127.0.0.1:{proxy_port}', products_timeout=1.0)
     server.start()
     try:
         with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
