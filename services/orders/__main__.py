@@ -1,4 +1,5 @@
-"""Start the Orders service: python -m services.orders [--address HOST:PORT] [--products-address HOST:PORT]."""
+"""Start the Orders service: python -m services.orders [--address HOST:PORT] [--products-address TARGET]."""
+import datetime
 import os
 
 from services import server, settings
@@ -9,18 +10,23 @@ def main():
     parser = settings.service_parser(__doc__, os.environ, 'ORDERS', settings.ORDERS_ADDRESS,
                                      settings.ORDERS_DATABASE_URL)
     parser.add_argument('--products-address', default=os.environ.get('PRODUCTS_ADDRESS', settings.PRODUCTS_ADDRESS),
-                        help='the Products service (env PRODUCTS_ADDRESS, default %(default)s)')
+                        help='the Products service: host:port, or any gRPC target naming several replicas, '
+                             'e.g. ipv4:10.0.0.1:50051,10.0.0.2:50051 or dns:///products:50051; calls are spread '
+                             'round-robin (env PRODUCTS_ADDRESS, default %(default)s)')
     parser.add_argument('--products-timeout', type=float,
                         default=float(os.environ.get('ORDERS_PRODUCTS_TIMEOUT', 5.0)),
                         help='deadline in seconds of every call to Products (default %(default)s)')
     parser.add_argument('--recovery-interval', type=float,
                         default=float(os.environ.get('ORDERS_RECOVERY_INTERVAL', 10.0)),
                         help='seconds between recovery passes (default %(default)s)')
+    parser.add_argument('--stale-after', type=float, default=os.environ.get('ORDERS_STALE_AFTER'),
+                        help='age in seconds at which recovery undoes an unfinished placement '
+                             '(default: six times --products-timeout, at least 30)')
     args = parser.parse_args()
     server.configure_logging(args.log_level)
     grpc_server, port, health, recovery = server.start_or_exit('orders', lambda: create_server(
         args.address, args.database_url, args.products_address, args.products_timeout, args.workers,
-        args.recovery_interval))
+        args.recovery_interval, args.stale_after and datetime.timedelta(seconds=float(args.stale_after))))
     recovery.start()
     server.serve(grpc_server, health, args.grace, 'orders', port, on_stop=[recovery.stop])
 

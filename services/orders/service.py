@@ -57,7 +57,8 @@ def create_server(address, database_url, products_address, products_timeout=5.0,
     """
     stale_after = stale_after or datetime.timedelta(seconds=max(30.0, 6 * products_timeout))
     database = bind(orders_storage.database, database_url, orders_storage.MODELS)
-    channel = grpc.insecure_channel(products_address)
+    # Round-robin spreads calls over every address the target resolves to (replicas of Products).
+    channel = grpc.insecure_channel(products_address, options=[('grpc.lb_policy_name', 'round_robin')])
     desk = OrderDesk(StockClient(channel, products_timeout))
     grpc_server, port, health = server.create_server(address, database, [
         (orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk))], max_workers=workers)
