@@ -5,6 +5,7 @@ from urllib.parse import urlparse
 
 import peewee
 from playhouse.db_url import parse as parse_url
+from playhouse.migrate import SchemaMigrator, migrate
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 # Every write transaction on SQLite starts as BEGIN IMMEDIATE: a deferred transaction that reads
@@ -37,7 +38,7 @@ def open_database(url):
 
 
 def bind(proxy, url, models):
-    """Open the database named by `url` behind `proxy` and create any missing tables.
+    """Open the database named by `url` behind `proxy`, add any missing columns and create any missing tables.
 
     Raises ConnectionError (naming the URL without its password) when the database cannot be reached.
     """
@@ -45,12 +46,29 @@ def bind(proxy, url, models):
     proxy.initialize(database)
     try:
         with database.connection_context():
+            with database.atomic():
+                add_missing_columns(database, models)
             database.create_tables(models, safe=True)
     except peewee.OperationalError as error:
         parsed = urlparse(url)
         shown = parsed._replace(netloc=parsed.netloc.rpartition('@')[2]).geturl()
         raise ConnectionError(f'cannot open database {shown}: {str(error).strip()}') from error
     return database
+
+
+def add_missing_columns(database, models):
+    """Bring tables made by an earlier version up to date: a field added to a model since becomes a new
+    column (with its index). The one kind of schema change this allows is why every field added to an
+    existing model must be nullable or have a default."""
+    migrator = SchemaMigrator.from_database(database)
+    for model in models:
+        table = model._meta.table_name
+        if not database.table_exists(table):
+            continue
+        present = {column.name for column in database.get_columns(table)}
+        missing = [field for field in model._meta.sorted_fields if field.column_name not in present]
+        if missing:
+            migrate(*[migrator.add_column(table, field.column_name, field) for field in missing])
 
 
 def utcnow():

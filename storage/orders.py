@@ -18,15 +18,21 @@ class OrdersModel(BaseModel):
 class Order(OrdersModel):
     """An order; `stock_state` tracks the stock held for it at Products, apart from its status.
 
-    stock_state is 'reserving' while stock is being taken (the order is not visible yet),
-    'reserved' once taken, 'releasing' after a cancellation until the stock is back, 'released' then.
+    stock_state is 'reserving' while stock is being taken and 'abandoned' while a placement that did not
+    finish is being undone (in both the order is not visible), 'reserved' once placed, 'releasing' after
+    a cancellation until the stock is back, 'released' then.
     """
     RESERVING = 'reserving'
+    ABANDONED = 'abandoned'
     RESERVED = 'reserved'
     RELEASING = 'releasing'
     RELEASED = 'released'
+    PLACED = (RESERVED, RELEASING, RELEASED)
 
     reservation_id = peewee.CharField(max_length=100, unique=True)
+    # The client's AIP-155 request id, if it sent one, and a digest of what it asked for with it.
+    request_id = peewee.CharField(max_length=36, null=True, unique=True)
+    request_digest = peewee.CharField(max_length=64, null=True)
     customer_name = peewee.CharField(max_length=200)
     customer_email = peewee.CharField(max_length=254, index=True)
     shipping_address = peewee.TextField()

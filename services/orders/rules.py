@@ -1,6 +1,9 @@
 """Order rules: input validation, totals and the status workflow; plain Python, no gRPC, no database."""
+import hashlib
+import json
 import re
-from dataclasses import dataclass
+import uuid
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 
 from services.errors import FailedPrecondition, InvalidArgument
@@ -16,6 +19,8 @@ MAX_EMAIL_LENGTH = 254
 # A practical subset of RFC 5322: local part, "@", a domain of dot-separated labels with a dot.
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+# AIP-155 request ids: a UUID in its canonical 8-4-4-4-12 form, in either case.
+_UUID = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,12 @@ class NewOrder:
     customer_email: str
     shipping_address: str
     items: tuple  # (product_id, quantity) pairs, each product once
+    request_id: str = ''  # the client's AIP-155 request id, canonical form, or ''
+
+    def digest(self):
+        """A fingerprint of what was asked for, to tell a retry from a different order under the same request_id."""
+        asked = {key: value for key, value in asdict(self).items() if key != 'request_id'}
+        return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -54,8 +65,19 @@ def _required_text(value, field, limit):
     return text
 
 
-def new_order(customer_name, customer_email, shipping_address, items):
+def canonical_request_id(value):
+    """The canonical form of an optional AIP-155 request id (a UUID), '' if none, else InvalidArgument."""
+    if not value:
+        return ''
+    if not _UUID.fullmatch(value) or uuid.UUID(value).int == 0:
+        raise InvalidArgument('request_id', 'must be a UUID such as 0b3f2c64-5c1e-4d6b-9a51-7f6fb2b4c0de, '
+                                            'generated once per order and sent again on every retry of it')
+    return value.lower()
+
+
+def new_order(customer_name, customer_email, shipping_address, items, request_id=''):
     """Validate an order as the client sent it; `items` are (product_id, quantity) pairs."""
+    request = canonical_request_id(request_id)
     name = _required_text(customer_name, 'customer_name', MAX_NAME_LENGTH)
     email = email_address(customer_email, 'customer_email')
     address = _required_text(shipping_address, 'shipping_address', MAX_ADDRESS_LENGTH)
@@ -73,7 +95,7 @@ def new_order(customer_name, customer_email, shipping_address, items):
             raise InvalidArgument(f'items[{index}].product_id',
                                   f'product {product_id} is listed twice; give it one item with the total quantity')
         seen.add(product_id)
-    return NewOrder(name, email, address, tuple(items))
+    return NewOrder(name, email, address, tuple(items), request)
 
 
 def priced_items(reserved_lines):

@@ -59,7 +59,8 @@ def create_server(address, database_url, products_address, products_timeout=5.0,
     database = bind(orders_storage.database, database_url, orders_storage.MODELS)
     # Round-robin spreads calls over every address the target resolves to (replicas of Products).
     channel = grpc.insecure_channel(products_address, options=[('grpc.lb_policy_name', 'round_robin')])
-    desk = OrderDesk(StockClient(channel, products_timeout))
+    # A retry waits for an earlier try being undone at most as long as that try's release call can take.
+    desk = OrderDesk(StockClient(channel, products_timeout), settle_wait=products_timeout + 1)
     grpc_server, port, health = server.create_server(address, database, [
         (orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk))], max_workers=workers)
     return grpc_server, port, health, RecoveryLoop(desk, database, recovery_interval, stale_after)

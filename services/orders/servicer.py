@@ -56,7 +56,8 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
     def CreateOrder(self, request, context):
         new_order = rules.new_order(request.customer_name, request.customer_email, request.shipping_address,
-                                    [(item.product_id, item.quantity) for item in request.items])
+                                    [(item.product_id, item.quantity) for item in request.items],
+                                    request.request_id)
         return order_message(self._desk.place(new_order))
 
     def GetOrder(self, request, context):

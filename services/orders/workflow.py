@@ -3,11 +3,18 @@
 Placing follows intent → remote call → outcome: the order row is written first (invisible, stock_state
 'reserving'), stock is reserved at Products under the order's reservation id, then the items and the
 'reserved' state are written together. Whatever fails in between, the stock is given back, now or by
-recover(), because both Products calls are idempotent by reservation id.
+recover(), because both Products calls are idempotent by reservation id. A conditional update on the
+row decides between confirming and undoing a placement, so two parties can never do both.
+
+A retry carrying the same request_id (AIP-155) finds the row of the first try and returns its order,
+or, if that try is still under way or was cut off by a crash, carries it on under the same reservation id.
 """
 import logging
+import time
 import uuid
 from typing import NamedTuple
+
+import peewee
 
 from services.errors import FailedPrecondition, InvalidArgument, NotFound, ProductNotFound, Unavailable
 from services.orders import rules
@@ -15,6 +22,8 @@ from storage.database import keyset_page, utcnow
 from storage.orders import Order, OrderItem, database
 
 log = logging.getLogger('services.orders')
+
+INTERRUPTED = 'placing the order was interrupted and undone; try again'
 
 
 class OrderRecord(NamedTuple):
@@ -31,49 +40,100 @@ class OrderPage(NamedTuple):
 class OrderDesk:
     """The order operations; `stock` is a StockClient (or anything with its reserve/release)."""
 
-    def __init__(self, stock):
+    def __init__(self, stock, settle_wait=5.0):
         self._stock = stock
+        self._settle_wait = settle_wait  # how long a retry waits for an earlier try being undone
 
     def place(self, new_order):
-        order = Order.create(reservation_id=uuid.uuid4().hex, customer_name=new_order.customer_name,
-                             customer_email=new_order.customer_email, shipping_address=new_order.shipping_address,
-                             status='pending', stock_state=Order.RESERVING)
+        """Place the order, or, for a request_id already placed, return that order (its stock taken once)."""
+        order = self._intent(new_order)
+        if order.stock_state != Order.RESERVING:
+            return self.get(order.id)
         try:
             reserved = self._stock.reserve(order.reservation_id, new_order.items)
         except ProductNotFound as error:
-            order.delete_instance()
+            self._forget(order)
             index = [product_id for product_id, _ in new_order.items].index(error.product_id)
             raise InvalidArgument(f'items[{index}].product_id', f'product {error.product_id} does not exist',
                                   reason=error.reason, product_id=error.product_id) from None
-        except FailedPrecondition:  # a definite refusal, such as too little stock: nothing was taken
-            order.delete_instance()
+        except FailedPrecondition as refusal:  # a definite refusal, such as too little stock: nothing was taken
+            self._forget(order)
+            if refusal.reason == 'RESERVATION_RELEASED':  # recovery undid the try this retry carried on
+                raise Unavailable(INTERRUPTED) from None
             raise
         except Exception:  # no definite answer: the stock may have been taken
             self._abandon(order)
             raise
         try:
-            return self._confirm(order, reserved)
+            confirmed = self._confirm(order, reserved)
         except Exception:
             self._abandon(order)
             raise
+        if not confirmed:
+            self._abandon(order)  # gives the stock back, unless a twin call with the same request_id placed it
+            if not Order.select().where((Order.id == order.id) & Order.stock_state.in_(Order.PLACED)).exists():
+                raise Unavailable(INTERRUPTED)
+        return self.get(order.id)
+
+    def _intent(self, new_order):
+        """The order row this placement works on: a new one, invisible until confirmed, or, when the
+        request_id was seen before, the row of that earlier call, which this one finishes or returns."""
+        fields = dict(reservation_id=uuid.uuid4().hex, customer_name=new_order.customer_name,
+                      customer_email=new_order.customer_email, shipping_address=new_order.shipping_address,
+                      status='pending', stock_state=Order.RESERVING)
+        if not new_order.request_id:
+            return Order.create(**fields)
+        digest = new_order.digest()
+        deadline = time.monotonic() + self._settle_wait
+        while True:
+            earlier = Order.get_or_none(Order.request_id == new_order.request_id)
+            if earlier is None:
+                try:
+                    return Order.create(request_id=new_order.request_id, request_digest=digest, **fields)
+                except peewee.IntegrityError:  # a twin call with the same request_id got there first
+                    continue
+            if earlier.request_digest != digest:
+                raise InvalidArgument('request_id', 'was already used for a different order; '
+                                                    'use a new request_id for a new order',
+                                      reason='REQUEST_ID_REUSED')
+            if earlier.stock_state != Order.ABANDONED:
+                return earlier  # placed (a replay) or still being placed (reserving again is idempotent)
+            if time.monotonic() > deadline:
+                raise Unavailable('an earlier try of this order is still being undone; try again shortly')
+            time.sleep(0.05)
 
     def _confirm(self, order, reserved):
+        """Record the reserved items and make the order visible; False if it is no longer being placed
+        (undone by recovery, refused, or confirmed by a twin call)."""
         items, total = rules.priced_items(reserved)
         with database.atomic():
             confirmed = (Order.update(stock_state=Order.RESERVED, total_amount=total, updated_at=utcnow())
                          .where((Order.id == order.id) & (Order.stock_state == Order.RESERVING)).execute())
-            if not confirmed:  # recovery gave the stock back while this call was stalled
-                raise Unavailable('placing the order took too long and was undone; try again')
-            OrderItem.bulk_create([OrderItem(order=order, product_id=item.product_id, product_name=item.product_name,
-                                             price=item.price, quantity=item.quantity, subtotal=item.subtotal)
-                                   for item in items])
-        return self.get(order.id)
+            if confirmed:
+                OrderItem.bulk_create([
+                    OrderItem(order=order, product_id=item.product_id, product_name=item.product_name,
+                              price=item.price, quantity=item.quantity, subtotal=item.subtotal)
+                    for item in items])
+        return bool(confirmed)
+
+    @staticmethod
+    def _forget(order):
+        """Drop a placement that Products refused outright (nothing was taken)."""
+        Order.delete().where((Order.id == order.id) & (Order.stock_state == Order.RESERVING)).execute()
 
     def _abandon(self, order):
-        """Give back whatever stock an unfinished placement may hold, then forget the order; True if done."""
+        """Undo an unfinished placement; True if done, False if the stock release has to wait for recovery.
+
+        The row is first marked abandoned, which no confirmation can follow: from then on, the stock
+        is surely not the order's and can be given back. A row that was confirmed meanwhile is left alone.
+        """
+        (Order.update(stock_state=Order.ABANDONED)
+         .where((Order.id == order.id) & (Order.stock_state == Order.RESERVING)).execute())
+        if Order.select().where((Order.id == order.id) & Order.stock_state.in_(Order.PLACED)).exists():
+            return True
         if not self._try_release(order):
             return False
-        Order.delete().where((Order.id == order.id) & (Order.stock_state == Order.RESERVING)).execute()
+        Order.delete().where((Order.id == order.id) & (Order.stock_state == Order.ABANDONED)).execute()
         return True
 
     def _try_release(self, order):
@@ -91,14 +151,14 @@ class OrderDesk:
     @staticmethod
     def _placed_order(order_id):
         """The order row, or NotFound; an order still being placed does not exist yet."""
-        order = Order.get_or_none((Order.id == order_id) & (Order.stock_state != Order.RESERVING))
+        order = Order.get_or_none((Order.id == order_id) & Order.stock_state.in_(Order.PLACED))
         if order is None:
             raise NotFound(f'order {order_id} not found', reason='ORDER_NOT_FOUND', order_id=order_id)
         return order
 
     def list(self, page, status='', email=''):
         """A page of placed orders, newest first, optionally of one status or one customer."""
-        query = Order.select().where(Order.stock_state != Order.RESERVING)
+        query = Order.select().where(Order.stock_state.in_(Order.PLACED))
         if status:
             query = query.where(Order.status == status)
         if email:
@@ -145,9 +205,13 @@ class OrderDesk:
         are undone, cancellations get their stock back. Returns how many orders it settled."""
         settled = 0
         cutoff = utcnow() - stale_after
-        for order in Order.select().where((Order.stock_state == Order.RESERVING) & (Order.created_at < cutoff)):
+        unfinished = (((Order.stock_state == Order.RESERVING) & (Order.created_at < cutoff))
+                      | (Order.stock_state == Order.ABANDONED))
+        # Read each list whole before writing: on SQLite a SELECT still being stepped holds a read snapshot,
+        # and writing from it after another connection committed fails at once ("database is locked").
+        for order in list(Order.select().where(unfinished)):
             settled += self._abandon(order)
-        for order in Order.select().where(Order.stock_state == Order.RELEASING):
+        for order in list(Order.select().where(Order.stock_state == Order.RELEASING)):
             settled += self._release(order)
         if settled:
             log.info('recovered orders', extra={'fields': {'settled': settled}})

@@ -413,6 +413,20 @@ def test_create_order_computes_totals_snapshots_products_and_takes_stock(api, sl
     assert get_order(api, order['id']) == order
 
 
+def test_a_retried_post_with_its_request_id_returns_the_same_order_once(api):
+    product = create_product(api, stock_quantity=5)
+    body = {**order_body([(product['id'], 2)]), 'request_id': str(uuid.uuid4())}
+    first = api.post('/api/orders', body)
+    again = api.post('/api/orders', body)
+    assert (first.status, again.status) == (200, 200), (first, again)
+    assert again.body == first.body
+    assert stock(api, product['id']) == 3
+    other = api.post('/api/orders', {**body, 'items': [{'product_id': product['id'], 'quantity': 1}]})
+    assert_error(other, 400, INVALID_ARGUMENT, 'was already used for a different order', field='request_id',
+                 reason='REQUEST_ID_REUSED')
+    assert stock(api, product['id']) == 3
+
+
 def test_an_order_keeps_the_name_and_price_of_its_products_after_they_change(api):
     kept = create_product(api, name='Globe', price='45.00', stock_quantity=3)
     gone = create_product(api, name='Atlas', price='12.50', stock_quantity=3)

@@ -1,4 +1,5 @@
 """OrderService through real in-process servers (Orders → real Products) over temp SQLite files."""
+import contextlib
 import datetime
 import socket
 import threading
@@ -18,6 +19,7 @@ from services.orders import rules
 from services.orders.service import create_server as create_orders_server
 from services.orders.stock_client import StockClient
 from services.orders.workflow import OrderDesk
+from services.pagination import PageRequest
 from storage import orders as orders_storage
 from storage.database import utcnow
 from storage.orders import Order as OrderRow, OrderItem
@@ -403,34 +405,41 @@ class AnswerLostProducts(products_pb2_grpc.ProductServiceServicer):
         return self.real.ReleaseStock(request)
 
 
-def test_stock_taken_but_answer_lost_is_given_back_at_once(database_url, products_stub):
-    product = new_product(products_stub, stock=5)
-    proxy = AnswerLostProducts(products_stub)
-    products_proxy = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    products_pb2_grpc.add_ProductServiceServicer_to_server(proxy, products_proxy)
+@contextlib.contextmanager
+def orders_through(products_servicer, orders_url, products_timeout):
+    """A real Orders server whose Products is `products_servicer` (a stand-in in front of the real one);
+    yields a stub of it."""
+    products_proxy = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    products_pb2_grpc.add_ProductServiceServicer_to_server(products_servicer, products_proxy)
     proxy_port = products_proxy.add_insecure_port('127.0.0.1:0')
     products_proxy.start()
     server, port, _health, _recovery = create_orders_server(
-        '127.0.0.1:0', database_url('orders'), f'127.0.0.1:{proxy_port}', products_timeout=1.0)
+        '127.0.0.1:0', orders_url, f'127.0.0.1:{proxy_port}', products_timeout=products_timeout)
     server.start()
     try:
         with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
-            stub = orders_pb2_grpc.OrderServiceStub(channel)
-            started = time.monotonic()
-            error = rpc_error(lambda r: stub.CreateOrder(r, timeout=10), order_request((product.id, 3)))
-            assert time.monotonic() - started < 5
-            assert error.code() == grpc.StatusCode.UNAVAILABLE
-            assert len(proxy.reservations) == 1  # the stock really was taken ...
-            assert stock(products_stub, product) == 5  # ... and given back before the client heard
-            assert stub.ListOrders(orders_pb2.ListOrdersRequest()).total_size == 0
-        late = rpc_error(products_stub.ReserveStock, products_pb2.ReserveStockRequest(
-            reservation_id=proxy.reservations[0], lines=[products_pb2.StockLine(product_id=product.id, quantity=3)]))
-        assert error_details(late).reason == 'RESERVATION_RELEASED'
-        assert stock(products_stub, product) == 5
+            yield orders_pb2_grpc.OrderServiceStub(channel)
     finally:
         server.stop(0).wait()
         products_proxy.stop(0).wait()
         orders_storage.database.close_all()
+
+
+def test_stock_taken_but_answer_lost_is_given_back_at_once(database_url, products_stub):
+    product = new_product(products_stub, stock=5)
+    proxy = AnswerLostProducts(products_stub)
+    with orders_through(proxy, database_url('orders'), products_timeout=1.0) as stub:
+        started = time.monotonic()
+        error = rpc_error(lambda r: stub.CreateOrder(r, timeout=10), order_request((product.id, 3)))
+        assert time.monotonic() - started < 5
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        assert len(proxy.reservations) == 1  # the stock really was taken ...
+        assert stock(products_stub, product) == 5  # ... and given back before the client heard
+        assert stub.ListOrders(orders_pb2.ListOrdersRequest()).total_size == 0
+        late = rpc_error(products_stub.ReserveStock, products_pb2.ReserveStockRequest(
+            reservation_id=proxy.reservations[0], lines=[products_pb2.StockLine(product_id=product.id, quantity=3)]))
+        assert error_details(late).reason == 'RESERVATION_RELEASED'
+        assert stock(products_stub, product) == 5
 
 
 # --- recovery (workflow level, real Products server) ----------------------------------------------
@@ -506,6 +515,23 @@ def test_recover_gives_back_stock_of_an_order_cancelled_while_products_was_down(
     assert desk.recover(datetime.timedelta(seconds=1)) == 0
     assert stock(products_stub, a, b) == (6, 6)
     assert desk.get(placed.order.id).order.status == 'cancelled'
+
+
+def test_a_placement_whose_undoing_was_cut_short_is_finished_by_the_next_recovery(
+        desk, dead_desk, stock_client, products_stub):
+    product = new_product(products_stub, stock=10)
+    crashed = OrderRow.create(reservation_id=uuid.uuid4().hex, customer_name='Ada', customer_email='ada@example.com',
+                              shipping_address='x', status='pending', stock_state=OrderRow.RESERVING)
+    stock_client.reserve(crashed.reservation_id, [(product.id, 3)])
+
+    assert dead_desk.recover(datetime.timedelta(0)) == 0  # judged stale, but Products cannot take the stock back
+    assert OrderRow.get_by_id(crashed.id).stock_state == OrderRow.ABANDONED
+    assert desk.list(PageRequest(10, None)).total_size == 0  # an abandoned placement is not an order
+    assert stock(products_stub, product) == 7
+
+    assert desk.recover(datetime.timedelta(hours=1)) == 1  # abandoned: finished whatever its age
+    assert stock(products_stub, product) == 10
+    assert OrderRow.get_or_none(OrderRow.id == crashed.id) is None
 
 
 class StallingStock:

@@ -25,6 +25,27 @@ def _invalid(**changes):
     return raised.value
 
 
+# --- request ids and digests ----------------------------------------------------------------------
+
+def test_a_request_id_is_optional_and_kept_in_lower_case():
+    assert _order().request_id == ''
+    assert _order(request_id='0B3F2C64-5C1E-4D6B-9A51-7F6FB2B4C0DE').request_id == '0b3f2c64-5c1e-4d6b-9a51-7f6fb2b4c0de'
+
+
+@pytest.mark.parametrize('bad', ['x', '0b3f2c645c1e4d6b9a517f6fb2b4c0de', '00000000-0000-0000-0000-000000000000',
+                                 '0b3f2c64-5c1e-4d6b-9a51-7f6fb2b4c0dg', ' 0b3f2c64-5c1e-4d6b-9a51-7f6fb2b4c0de'])
+def test_a_request_id_must_be_a_canonical_non_nil_uuid(bad):
+    assert _invalid(request_id=bad).field == 'request_id'
+
+
+def test_the_digest_tells_orders_apart_but_not_their_spelling():
+    same = _order(customer_email='  ADA@example.com ', request_id='0b3f2c64-5c1e-4d6b-9a51-7f6fb2b4c0de')
+    assert _order().digest() == same.digest()
+    for change in ({'items': [(1, 3)]}, {'items': [(2, 2)]}, {'items': [(1, 2), (2, 1)]},
+                   {'customer_name': 'Grace'}, {'shipping_address': 'elsewhere'}, {'customer_email': 'g@example.com'}):
+        assert _order(**change).digest() != _order().digest(), change
+
+
 # --- new_order ------------------------------------------------------------------------------------
 
 def test_valid_order_is_trimmed_and_normalised():
