@@ -4,7 +4,8 @@ import json
 import pathlib
 import string
 
-from services.settings import GATEWAY_ADDRESS, GATEWAY_ADMIN_ADDRESS, ORDERS_ADDRESS, PRODUCTS_ADDRESS
+from services.settings import (GATEWAY_ADDRESS, GATEWAY_ADMIN_ADDRESS, MAX_MESSAGE_BYTES, ORDERS_ADDRESS,
+                               PRODUCTS_ADDRESS)
 
 TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / 'envoy' / 'envoy.yaml'
 
@@ -20,7 +21,8 @@ def split_address(address):
 def render_config(descriptor, listen, admin, products, orders):
     """Envoy's YAML for these host:port addresses and this descriptor set (made absolute)."""
     # Strings go in as JSON strings, which YAML reads as quoted strings: '::1' or a path with ': ' stays one value.
-    values = {'descriptor': json.dumps(str(pathlib.Path(descriptor).resolve()))}
+    values = {'descriptor': json.dumps(str(pathlib.Path(descriptor).resolve())),
+              'max_request_bytes': MAX_MESSAGE_BYTES}
     for name, address in (('listen', listen), ('admin', admin), ('products', products), ('orders', orders)):
         host, values[f'{name}_port'] = split_address(address)
         values[f'{name}_host'] = json.dumps(host)

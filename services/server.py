@@ -9,13 +9,14 @@ import time
 from concurrent import futures
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from services import errors
+from services.settings import MAX_MESSAGE_BYTES
 
 log = logging.getLogger('services')
 
@@ -66,6 +67,25 @@ def status_for(error):
 INTERNAL_STATUS = rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message='internal error'))
 
 
+class UnreadableRequest:
+    """Stands for a request that could not be parsed, so that the handler refuses it as the client's mistake."""
+
+
+UNREADABLE = ('cannot be parsed: every string must be valid UTF-8 and every field well-formed '
+              '(a %-encoded path parameter may not be UTF-8)')
+
+
+def lenient(deserializer):
+    """`deserializer`, returning an UnreadableRequest where grpc would answer INTERNAL ("Exception deserializing
+    request!"): a string that is not UTF-8, such as Envoy passes on from the path /api/orders/customer/%C3%28."""
+    def deserialize(data):
+        try:
+            return deserializer(data)
+        except message.DecodeError:
+            return UnreadableRequest()
+    return deserialize if deserializer else None
+
+
 class RequestInterceptor(grpc.ServerInterceptor):
     """Around every unary call: a database connection, domain errors mapped, one log line."""
 
@@ -85,6 +105,8 @@ class RequestInterceptor(grpc.ServerInterceptor):
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
+                if isinstance(request, UnreadableRequest):
+                    raise errors.InvalidArgument('request', UNREADABLE)
                 with connection():
                     return behaviour(request, context)
             except errors.DomainError as error:
@@ -101,7 +123,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
                     'duration_ms': round((time.perf_counter() - started) * 1000, 2)}})
 
         return grpc.unary_unary_rpc_method_handler(
-            handle, request_deserializer=handler.request_deserializer,
+            handle, request_deserializer=lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer)
 
 
@@ -110,8 +132,10 @@ def create_server(address, database, services, max_workers=16):
 
     Returns (server, bound port, health servicer). Binding port 0 picks a free port, as the tests do.
     """
+    # A larger request is refused by grpc itself with RESOURCE_EXHAUSTED, before any handler runs.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
-                         interceptors=[RequestInterceptor(database)])
+                         interceptors=[RequestInterceptor(database)],
+                         options=[('grpc.max_receive_message_length', MAX_MESSAGE_BYTES)])
     health_servicer = health.HealthServicer(experimental_non_blocking=True,
                                             experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -7,6 +7,9 @@ GATEWAY_ADDRESS = '127.0.0.1:8080'
 GATEWAY_ADMIN_ADDRESS = '127.0.0.1:9901'
 PRODUCTS_DATABASE_URL = 'sqlite:///data/products.db'
 ORDERS_DATABASE_URL = 'sqlite:///data/orders.db'
+# The largest request either server reads (gRPC answers RESOURCE_EXHAUSTED above it) and the largest REST body Envoy
+# takes (413 above it). A JSON body is never smaller than its protobuf, so whatever Envoy passes on fits.
+MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 def service_parser(description, environ, prefix, address, database_url):

@@ -1,4 +1,5 @@
 """Fixtures, from the bottom up: temp databases → real servers on free ports → stubs → the whole system."""
+import contextlib
 import json
 import os
 import signal
@@ -7,10 +8,12 @@ import subprocess
 import sys
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 import grpc
 import pytest
+from hypothesis import HealthCheck, settings
 from ecommerce.orders.v1 import orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
@@ -33,6 +36,14 @@ def pytest_report_header():
     shown = 'SQLite' if TEST_DATABASE == 'sqlite' else f'PostgreSQL at {TEST_DATABASE}'
     return f'database backend under test: {shown}'
 
+
+# Property-based tests: a bounded number of examples each, no time limit per example (a call to a real server
+# varies), the same examples on every CI run, and no example database written into the repository.
+# Servers from function-scoped fixtures are shared by a test's examples on purpose: each example checks the data.
+settings.register_profile('ecommerce', max_examples=40, deadline=None, database=None,
+                          derandomize=bool(os.environ.get('CI')),
+                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.load_profile('ecommerce')
 
 _FIGURES = []
 
@@ -94,22 +105,29 @@ def _run_sql(url, statement):
         connection.close()
 
 
-def _bound(storage_module, url):
+@contextlib.contextmanager
+def bound_storage(storage_module, url):
+    """storage_module's models bound to the database at `url` in this process, connected meanwhile;
+    also how a test reads a subprocess's database directly."""
     database = bind(storage_module.database, url, storage_module.MODELS)
-    with database.connection_context():
-        yield database
-    database.close_all()
+    try:
+        with database.connection_context():
+            yield database
+    finally:
+        database.close_all()
 
 
 @pytest.fixture
 def products_db(database_url):
     """The Products storage bound to a fresh database, for tests below the gRPC layer."""
-    yield from _bound(products_storage, database_url('products'))
+    with bound_storage(products_storage, database_url('products')) as database:
+        yield database
 
 
 @pytest.fixture
 def orders_db(database_url):
-    yield from _bound(orders_storage, database_url('orders'))
+    with bound_storage(orders_storage, database_url('orders')) as database:
+        yield database
 
 
 @pytest.fixture
@@ -221,6 +239,49 @@ def start_service(name, database_url, log_folder, extra_args=(), address='127.0.
         raise
 
 
+class RestartableService:
+    """A service subprocess that can be killed and started again on the port its first start got, so that
+    channels to it reconnect by themselves."""
+
+    def __init__(self, name, database_url, log_folder, extra_args=()):
+        self._start = partial(start_service, name, database_url, log_folder, extra_args)
+        process, self.address = self._start()
+        self.processes = [process]  # every start, the running one last
+
+    @property
+    def process(self):
+        return self.processes[-1]
+
+    def kill(self):
+        self.process.stop(signal.SIGKILL)
+
+    def restart(self):
+        self.processes.append(self._start(address=self.address)[0])
+
+    def stop(self):
+        return self.process.stop()
+
+    def log_entries(self):
+        """The JSON log lines of every start, parsed."""
+        return [json.loads(line) for process in self.processes for line in process.log().splitlines()
+                if line.startswith('{')]
+
+
+@pytest.fixture
+def run_service(tmp_path):
+    """run_service(name, database_url, extra_args=()): a RestartableService on a free port, stopped
+    (SIGTERM) at the end of the test, pass or fail."""
+    started = []
+
+    def run(name, database_url, extra_args=()):
+        started.append(RestartableService(name, database_url, tmp_path, extra_args))
+        return started[-1]
+
+    yield run
+    for service in reversed(started):
+        service.stop()
+
+
 def wait_for_http(url, timeout=20, process=None):
     import urllib.request
     deadline = time.monotonic() + timeout
@@ -250,10 +311,26 @@ class System:
         return f'http://{self.gateway}'
 
 
+def start_envoy(log_folder, products, orders):
+    """The real Envoy in front of `products` and `orders` on free ports, once ready; returns
+    (process, gateway address, admin address)."""
+    from services.gateway import render_config
+    gateway, admin = f'127.0.0.1:{free_port()}', f'127.0.0.1:{free_port()}'
+    config = Path(log_folder) / f'envoy-{uuid.uuid4().hex[:6]}.yaml'
+    config.write_text(render_config(ROOT / 'build' / 'api_descriptor.pb', gateway, admin, products, orders))
+    envoy = Process('envoy', [str(BIN / 'envoy'), '-c', str(config), '--log-level', 'warn',
+                              '--disable-hot-restart'], config.with_suffix('.log'))
+    try:
+        wait_for_http(f'http://{admin}/ready', process=envoy)
+    except Exception:
+        envoy.stop()
+        raise
+    return envoy, gateway, admin
+
+
 @pytest.fixture(scope='module')
 def system(tmp_path_factory, new_database):
     """Products, Orders and the real Envoy as subprocesses on free ports, stopped at the end."""
-    from services.gateway import render_config
     tmp_path = tmp_path_factory.mktemp('system')
     processes = []
     try:
@@ -262,13 +339,8 @@ def system(tmp_path_factory, new_database):
         orders_process, orders = start_service(
             'orders', new_database('orders'), tmp_path, ['--products-address', products])
         processes.append(orders_process)
-        gateway, admin = f'127.0.0.1:{free_port()}', f'127.0.0.1:{free_port()}'
-        config = tmp_path / 'envoy.yaml'
-        config.write_text(render_config(ROOT / 'build' / 'api_descriptor.pb', gateway, admin, products, orders))
-        envoy = Process('envoy', [str(BIN / 'envoy'), '-c', str(config), '--log-level', 'warn',
-                                  '--disable-hot-restart'], tmp_path / 'envoy.log')
+        envoy, gateway, admin = start_envoy(tmp_path, products, orders)
         processes.append(envoy)
-        wait_for_http(f'http://{admin}/ready', process=envoy)
         yield System(products, orders, gateway, admin, processes)
     finally:
         for process in reversed(processes):

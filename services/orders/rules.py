@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 
 from services.errors import FailedPrecondition, InvalidArgument
+from services.text import storable_text
 
 STATUSES = ('pending', 'processing', 'shipped', 'delivered', 'cancelled')
 NEXT_STATUS = {'pending': 'processing', 'processing': 'shipped', 'shipped': 'delivered'}
@@ -57,7 +58,7 @@ def email_address(value, field):
 
 
 def _required_text(value, field, limit):
-    text = value.strip()
+    text = storable_text(value, field).strip()
     if not text:
         raise InvalidArgument(field, 'is required')
     if len(text) > limit:

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from services.errors import InvalidArgument
 from services.money import parse_price
+from services.text import storable_text
 
 CATEGORIES = ('electronics', 'clothing', 'books', 'home', 'sports', 'toys', 'other')
 EDITABLE_FIELDS = ('name', 'description', 'price', 'stock_quantity', 'category')
@@ -14,10 +15,11 @@ MAX_DESCRIPTION_LENGTH = 5000
 # Far above any shelf, and far below 2**31 (the column is 32-bit), leaving room for stock given back.
 MAX_STOCK = 1_000_000_000
 MAX_RESERVATION_LINES = 100
+MAX_RESERVATION_ID_LENGTH = 100
 
 
 def _name(value):
-    name = value.strip()
+    name = storable_text(value, 'name').strip()
     if not name:
         raise InvalidArgument('name', 'is required')
     if len(name) > MAX_NAME_LENGTH:
@@ -28,7 +30,7 @@ def _name(value):
 def _description(value):
     if len(value) > MAX_DESCRIPTION_LENGTH:
         raise InvalidArgument('description', f'must be at most {MAX_DESCRIPTION_LENGTH} characters')
-    return value
+    return storable_text(value, 'description')
 
 
 def _stock_quantity(value):
@@ -96,7 +98,7 @@ def changes_for_update(mask_paths, present):
 
 def search_filter(q, category, min_price, max_price):
     """Validated search filters; empty strings mean "no filter"."""
-    q = q.strip()
+    q = storable_text(q, 'q').strip()
     if len(q) > MAX_NAME_LENGTH:
         raise InvalidArgument('q', f'must be at most {MAX_NAME_LENGTH} characters')
     low = parse_price(min_price, 'min_price', allow_zero=True) if min_price else None
@@ -119,10 +121,16 @@ class SearchFilter:
 
 
 
+def reservation_key(value):
+    """A reservation id as the caller sent it: required, storable, at most 100 characters (the column's size)."""
+    if not value or len(value) > MAX_RESERVATION_ID_LENGTH:
+        raise InvalidArgument('reservation_id', f'is required, at most {MAX_RESERVATION_ID_LENGTH} characters')
+    return storable_text(value, 'reservation_id')
+
+
 def stock_lines(reservation_id, lines):
     """Validate a reservation: an id, 1 to 100 lines, positive quantities, each product once."""
-    if not reservation_id or len(reservation_id) > 100:
-        raise InvalidArgument('reservation_id', 'is required, at most 100 characters')
+    reservation_key(reservation_id)
     if not 1 <= len(lines) <= MAX_RESERVATION_LINES:
         raise InvalidArgument('lines', f'must hold 1 to {MAX_RESERVATION_LINES} lines')
     seen = set()

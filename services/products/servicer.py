@@ -78,9 +78,7 @@ class ProductServicer(products_pb2_grpc.ProductServiceServicer):
             for line in reserved])
 
     def ReleaseStock(self, request, context):
-        if not request.reservation_id:
-            raise InvalidArgument('reservation_id', 'is required')
-        released_now = catalog.release_stock(request.reservation_id)
+        released_now = catalog.release_stock(rules.reservation_key(request.reservation_id))
         return products_pb2.ReleaseStockResponse(reservation_id=request.reservation_id, released_now=released_now)
 
 

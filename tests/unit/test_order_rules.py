@@ -205,3 +205,10 @@ def test_refusal_says_what_the_next_status_would_be():
     with pytest.raises(FailedPrecondition) as raised:
         check_transition('delivered', 'shipped')
     assert 'final' in raised.value.message
+
+
+@pytest.mark.parametrize('field', ['customer_name', 'shipping_address'])
+def test_a_nul_character_is_refused_on_every_backend(field):
+    """PostgreSQL cannot store NUL in text (the call ended INTERNAL there); SQLite can: both refuse it alike."""
+    error = _invalid(**{field: 'Ada\x00'})
+    assert error.field == field and 'NUL' in error.message

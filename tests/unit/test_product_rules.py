@@ -5,7 +5,7 @@ import pytest
 
 from services.errors import InvalidArgument
 from services.products.rules import (CATEGORIES, MAX_STOCK, SearchFilter, changes_for_update, new_product_fields,
-                                     search_filter, stock_lines)
+                                     reservation_key, search_filter, stock_lines)
 
 VALID = {'name': 'Laptop', 'price': '999.99', 'category': 'electronics'}
 
@@ -215,9 +215,19 @@ def test_empty_and_oversized_reservations_are_rejected():
     assert len(stock_lines('r1', [(i, 1) for i in range(1, 101)])) == 100
 
 
-@pytest.mark.parametrize('reservation_id', ['', 'x' * 101])
-def test_reservation_id_is_required_and_bounded(reservation_id):
+@pytest.mark.parametrize('reservation_id', ['', 'x' * 101, 'r\x00'])
+def test_reservation_id_is_required_bounded_and_storable(reservation_id):
+    """Releasing checks the id as reserving does: a longer or NUL-holding one failed in PostgreSQL (INTERNAL)."""
     assert _invalid(stock_lines, reservation_id, [(1, 1)]).field == 'reservation_id'
+    assert _invalid(reservation_key, reservation_id).field == 'reservation_id'
+
+
+@pytest.mark.parametrize('field', ['name', 'description'])
+def test_a_nul_character_is_refused_on_every_backend(field):
+    """PostgreSQL cannot store NUL in text (the call ended INTERNAL there); SQLite can: both refuse it alike."""
+    error = _invalid(new_product_fields, {**VALID, field: 'Lap\x00top'})
+    assert error.field == field and 'NUL' in error.message
+    assert _invalid(search_filter, 'lap\x00', '', '', '').field == 'q'
 
 
 def test_a_price_bound_of_zero_is_a_bound_but_a_negative_one_is_not():
