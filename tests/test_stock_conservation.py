@@ -1,7 +1,5 @@
-"""Stock is conserved: whatever mix of calls arrives, every unit is either on the shelf or in a live order.
-
-For every product, at any quiet moment: stock >= 0 and
-initial stock == current stock + units of it in orders that are not cancelled.
+"""Stock is conserved: whatever mix of calls arrives, every unit is either on the shelf or in a live order
+(the invariant of tests/stock_checks.py), and the shelf matches a model of the calls.
 """
 import random
 import threading
@@ -12,48 +10,12 @@ from functools import partial
 import grpc
 import pytest
 from ecommerce.orders.v1 import orders_pb2
-from ecommerce.products.v1 import products_pb2
 
 from tests.conftest import new_product
+from tests.stock_checks import Status, all_orders, assert_stock_conserved, current_stock, order_request
 
-Status = orders_pb2.Order.Status
 NEXT = {Status.PENDING: Status.PROCESSING, Status.PROCESSING: Status.SHIPPED, Status.SHIPPED: Status.DELIVERED}
 CANCELLABLE = {Status.PENDING, Status.PROCESSING}
-
-
-def order_request(items, email='buyer@example.com'):
-    return orders_pb2.CreateOrderRequest(
-        customer_name='Buyer', customer_email=email, shipping_address='1 Test Street',
-        items=[orders_pb2.OrderItemRequest(product_id=product_id, quantity=quantity) for product_id, quantity in items])
-
-
-def all_orders(orders_stub):
-    orders, token = [], ''
-    while True:
-        page = orders_stub.ListOrders(orders_pb2.ListOrdersRequest(page_size=100, page_token=token))
-        orders.extend(page.orders)
-        token = page.next_page_token
-        if not token:
-            assert len(orders) == page.total_size
-            return orders
-
-
-def current_stock(products_stub, product_ids):
-    return {product_id: products_stub.GetProduct(products_pb2.GetProductRequest(id=product_id)).stock_quantity
-            for product_id in product_ids}
-
-
-def assert_stock_conserved(products_stub, orders_stub, initial):
-    stock = current_stock(products_stub, initial)
-    held = Counter()
-    for order in all_orders(orders_stub):
-        if order.status != Status.CANCELLED:
-            for item in order.items:
-                held[item.product_id] += item.quantity
-    for product_id, start in initial.items():
-        assert stock[product_id] >= 0, product_id
-        assert start == stock[product_id] + held[product_id], (product_id, start, stock[product_id], held[product_id])
-    return stock, held
 
 
 @pytest.mark.parametrize('seed', [1, 2, 3])

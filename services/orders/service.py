@@ -57,8 +57,11 @@ def create_server(address, database_url, products_address, products_timeout=5.0,
     """
     stale_after = stale_after or datetime.timedelta(seconds=max(30.0, 6 * products_timeout))
     database = bind(orders_storage.database, database_url, orders_storage.MODELS)
-    # Round-robin spreads calls over every address the target resolves to (replicas of Products).
-    channel = grpc.insecure_channel(products_address, options=[('grpc.lb_policy_name', 'round_robin')])
+    # Round-robin spreads calls over every address the target resolves to (replicas of Products). While Products
+    # is down, gRPC's reconnection backoff grows to 2 minutes by default, so after a long outage Orders would go
+    # on refusing orders that long after Products is back; retrying the connection every second bounds that.
+    channel = grpc.insecure_channel(products_address, options=[('grpc.lb_policy_name', 'round_robin'),
+                                                               ('grpc.max_reconnect_backoff_ms', 1000)])
     # A retry waits for an earlier try being undone at most as long as that try's release call can take.
     desk = OrderDesk(StockClient(channel, products_timeout), settle_wait=products_timeout + 1)
     grpc_server, port, health = server.create_server(address, database, [

@@ -1,0 +1,67 @@
+"""The stock invariant, checked through the API: every unit is either on the shelf or in a live order.
+
+For every product, at any quiet moment: stock >= 0 and
+initial stock == current stock + units of it in orders that are not cancelled.
+A moment is quiet once no order is left half-placed or half-cancelled (wait_until_settled).
+"""
+import time
+from collections import Counter
+
+from ecommerce.orders.v1 import orders_pb2
+from ecommerce.products.v1 import products_pb2
+
+from storage import orders as orders_storage
+from storage.orders import Order
+from tests.conftest import bound_storage
+
+Status = orders_pb2.Order.Status
+
+
+def order_request(items, email='buyer@example.com'):
+    return orders_pb2.CreateOrderRequest(
+        customer_name='Buyer', customer_email=email, shipping_address='1 Test Street',
+        items=[orders_pb2.OrderItemRequest(product_id=product_id, quantity=quantity) for product_id, quantity in items])
+
+
+def all_orders(orders_stub, timeout=None):
+    orders, token = [], ''
+    while True:
+        page = orders_stub.ListOrders(orders_pb2.ListOrdersRequest(page_size=100, page_token=token), timeout=timeout)
+        orders.extend(page.orders)
+        token = page.next_page_token
+        if not token:
+            assert len(orders) == page.total_size
+            return orders
+
+
+def current_stock(products_stub, product_ids, timeout=None):
+    return {product_id: products_stub.GetProduct(products_pb2.GetProductRequest(id=product_id),
+                                                 timeout=timeout).stock_quantity
+            for product_id in product_ids}
+
+
+def assert_stock_conserved(products_stub, orders_stub, initial, timeout=None):
+    """Check the invariant for the products in `initial` (id → initial stock); return (stock, held)."""
+    stock = current_stock(products_stub, initial, timeout)
+    held = Counter()
+    for order in all_orders(orders_stub, timeout):
+        if order.status != Status.CANCELLED:
+            for item in order.items:
+                held[item.product_id] += item.quantity
+    for product_id, start in initial.items():
+        assert stock[product_id] >= 0, product_id
+        assert start == stock[product_id] + held[product_id], (product_id, start, stock[product_id], held[product_id])
+    return stock, held
+
+
+def wait_until_settled(orders_url, timeout):
+    """Wait until every order in the Orders database at `orders_url` is placed or has its stock back, as
+    recovery leaves them (no placement or cancellation half-done); return the seconds it took."""
+    started = time.monotonic()
+    with bound_storage(orders_storage, orders_url):
+        while True:
+            unsettled = Order.select().where(Order.stock_state.not_in([Order.RESERVED, Order.RELEASED])).count()
+            if not unsettled:
+                return round(time.monotonic() - started, 2)
+            assert time.monotonic() - started < timeout, f'{unsettled} orders still unsettled after {timeout} s'
+            time.sleep(0.2)
