@@ -18,12 +18,31 @@ def split_address(address):
     return host.strip('[]'), int(port)
 
 
+def replicas(addresses):
+    """['host:port', ...] from a list of addresses or one comma-separated string of them."""
+    if isinstance(addresses, str):
+        addresses = addresses.split(',')
+    listed = [address.strip() for address in addresses if address.strip()]
+    if not listed:
+        raise ValueError('expected at least one host:port')
+    return listed
+
+
+def endpoints(addresses):
+    """A cluster's lb_endpoints: one per replica, in YAML's JSON-like flow style."""
+    return json.dumps([{'endpoint': {'address': {'socket_address': dict(zip(('address', 'port_value'),
+                                                                             split_address(address)))}}}
+                       for address in replicas(addresses)])
+
+
 def render_config(descriptor, listen, admin, products, orders):
-    """Envoy's YAML for these host:port addresses and this descriptor set (made absolute)."""
+    """Envoy's YAML for these host:port addresses and this descriptor set (made absolute); `products` and
+    `orders` may each name several replicas, which Envoy balances across and health-checks."""
     # Strings go in as JSON strings, which YAML reads as quoted strings: '::1' or a path with ': ' stays one value.
     values = {'descriptor': json.dumps(str(pathlib.Path(descriptor).resolve())),
-              'max_request_bytes': MAX_MESSAGE_BYTES}
-    for name, address in (('listen', listen), ('admin', admin), ('products', products), ('orders', orders)):
+              'max_request_bytes': MAX_MESSAGE_BYTES,
+              'products_endpoints': endpoints(products), 'orders_endpoints': endpoints(orders)}
+    for name, address in (('listen', listen), ('admin', admin)):
         host, values[f'{name}_port'] = split_address(address)
         values[f'{name}_host'] = json.dumps(host)
     return string.Template(TEMPLATE.read_text()).substitute(values)
@@ -35,8 +54,10 @@ def main(argv=None):
     parser.add_argument('--out', required=True, type=pathlib.Path, help='where to write the configuration')
     parser.add_argument('--listen', default=GATEWAY_ADDRESS, help='REST and gRPC listener (default %(default)s)')
     parser.add_argument('--admin', default=GATEWAY_ADMIN_ADDRESS, help='admin interface (default %(default)s)')
-    parser.add_argument('--products', default=PRODUCTS_ADDRESS, help='Products service (default %(default)s)')
-    parser.add_argument('--orders', default=ORDERS_ADDRESS, help='Orders service (default %(default)s)')
+    parser.add_argument('--products', default=PRODUCTS_ADDRESS,
+                        help='Products service, or its replicas separated by commas (default %(default)s)')
+    parser.add_argument('--orders', default=ORDERS_ADDRESS,
+                        help='Orders service, or its replicas separated by commas (default %(default)s)')
     args = parser.parse_args(argv)
     try:
         config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders)
