@@ -52,9 +52,11 @@ _FIGURES = []
 def figures(request):
     """figures(**numbers): record what a reliability test proved (clients, requests, kills survived ...);
     the run's summary prints every test's figures, so the CI log shows what was proven, not just 'passed'."""
-    def record(**numbers):
-        _FIGURES.append((request.node.nodeid, numbers))
-    return record
+    return lambda **numbers: record_figures(request.node.nodeid, **numbers)
+
+
+def record_figures(label, **numbers):
+    _FIGURES.append((label, numbers))
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,9 +1,12 @@
 """Hostile values for the property-based tests (hypothesis strategies), and what a clear refusal looks like."""
 import base64
+from collections import Counter
 
 import grpc
+import pytest
 from hypothesis import strategies as st
 
+from tests.conftest import record_figures
 from tests.rpc_errors import error_details
 
 INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
@@ -12,6 +15,19 @@ INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 # A refusal must be the client's fault or the resource's state, never a crash or an outage.
 SERVER_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS,
                  grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+# How the hostile requests of the running module were answered ('grpc INVALID_ARGUMENT', 'rest 400', ...).
+OUTCOMES = Counter()
+
+
+@pytest.fixture(scope='module', autouse=True)
+def hostile_figures(request):
+    """Puts the module's answers to hostile requests in the run's figures (a module imports it to use it)."""
+    OUTCOMES.clear()
+    yield
+    record_figures(request.node.nodeid, requests=sum(OUTCOMES.values()), **dict(sorted(OUTCOMES.items())),
+                   invariant='no server fault, no 5xx, no change by a refused request, every process alive')
+
 
 # Kinds of hostile text, each as likely as the others however many examples it lists.
 HOSTILE_STRINGS = {

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from services.settings import MAX_MESSAGE_BYTES
 from tests.conftest import health_status
 from tests.e2e.clients import RestClient
-from tests.hostile import hostile_decimal, hostile_text, int64s, spoiled
+from tests.hostile import OUTCOMES, hostile_decimal, hostile_text, int64s, spoiled
+from tests.hostile import hostile_figures  # noqa: F401 (an autouse fixture: this module's figures)
 
 pytestmark = pytest.mark.e2e
 
@@ -76,6 +77,7 @@ def send(api, stubs, method, path, raw=None):
     Returns the reply; its status is 200 or 4xx, never anything else."""
     before = snapshot(stubs)
     reply = api.call(method, path, raw=raw)
+    OUTCOMES[f'rest {reply.status}'] += 1
     if reply.status == 200:
         return reply
     assert 400 <= reply.status < 500, reply

@@ -24,8 +24,9 @@ from services.settings import MAX_MESSAGE_BYTES
 from storage import orders as orders_storage
 from storage import products as products_storage
 from tests.conftest import health_status, new_product
-from tests.hostile import (assert_clear_refusal, enum_numbers, hostile_decimal, hostile_text, int32s, int64s,
-                           page_tokens, spoiled)
+from tests.hostile import (OUTCOMES, assert_clear_refusal, enum_numbers, hostile_decimal, hostile_text, int32s,
+                           int64s, page_tokens, spoiled)
+from tests.hostile import hostile_figures  # noqa: F401 (an autouse fixture: this module's figures)
 
 Product = products_pb2.Product
 Order = orders_pb2.Order
@@ -64,9 +65,12 @@ class Probe:
     def call(self, method, request):
         before = self.rows()
         try:
-            return method(request, timeout=30), None
+            answer = method(request, timeout=30)
+            OUTCOMES['grpc OK'] += 1
+            return answer, None
         except grpc.RpcError as error:
             assert_clear_refusal(error)
+            OUTCOMES[f'grpc {error.code().name}'] += 1
             assert self.rows() == before, f'refused with {error.code()} yet changed data'
             return None, error
 

@@ -116,7 +116,7 @@ def test_a_request_id_that_is_not_a_uuid_is_refused(orders_stub, products_stub, 
     assert order_rows() == 0
 
 
-def test_concurrent_retries_place_one_order(orders_stub, products_stub):
+def test_concurrent_retries_place_one_order(orders_stub, products_stub, figures):
     product = new_product(products_stub, stock=50)
     request = with_request_id(str(uuid.uuid4()), (product.id, 3))
     start = threading.Barrier(16)
@@ -130,6 +130,8 @@ def test_concurrent_retries_place_one_order(orders_stub, products_stub):
     assert len({answer.id for answer in answers}) == 1
     assert stock(products_stub, product) == 47
     assert order_count(orders_stub) == 1
+    figures(clients=16, same_request_id=True, orders_placed=1, units_taken=3,
+            invariant='16 answers, one order, stock taken once')
 
 
 class DelayedProducts(products_pb2_grpc.ProductServiceServicer):
@@ -158,7 +160,8 @@ def slow_orders_stub(database_url, products_stub):
         yield stub, proxy
 
 
-def test_a_retry_after_the_client_timed_out_returns_the_order_the_first_call_placed(slow_orders_stub, products_stub):
+def test_a_retry_after_the_client_timed_out_returns_the_order_the_first_call_placed(slow_orders_stub, products_stub,
+                                                                                     figures):
     orders_stub, proxy = slow_orders_stub
     product = new_product(products_stub, stock=10)
     request = with_request_id(str(uuid.uuid4()), (product.id, 4))
@@ -170,6 +173,8 @@ def test_a_retry_after_the_client_timed_out_returns_the_order_the_first_call_pla
     assert proxy.reservations == 2  # both calls reserved, under one reservation id
     assert stock(products_stub, product) == 6
     assert orders_stub.ListOrders(orders_pb2.ListOrdersRequest()).orders == [retried]
+    figures(first_call='DEADLINE_EXCEEDED after 0.1 s', reservations_sent=2, orders_placed=1, units_taken=4,
+            invariant='a retry during the timed-out call gets its order; stock taken once')
 
 
 def test_a_retry_after_a_restart_returns_the_order_placed_before(database_url, products_address, products_stub):
