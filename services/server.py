@@ -9,11 +9,13 @@ import time
 from concurrent import futures
 
 import grpc
+import peewee
 from google.protobuf import any_pb2, message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
+from playhouse.pool import MaxConnectionsExceeded
 
 from services import errors
 from services.settings import MAX_MESSAGE_BYTES
@@ -65,6 +67,11 @@ def status_for(error):
 
 
 INTERNAL_STATUS = rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message='internal error'))
+# The database could not be reached, stayed locked past its busy timeout, or the pool had no connection to spare:
+# the transaction was rolled back, and the same call may well work in a moment (Envoy retries reads on UNAVAILABLE).
+DATABASE_OUTAGES = (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExceeded)
+DATABASE_UNAVAILABLE = status_for(errors.Unavailable('the database is unavailable or busy; try again',
+                                                     reason='DATABASE_UNAVAILABLE'))
 
 
 class UnreadableRequest:
@@ -113,6 +120,10 @@ class RequestInterceptor(grpc.ServerInterceptor):
                 status = status_for(error)
                 code = status.code
                 context.abort_with_status(status)
+            except DATABASE_OUTAGES as error:
+                code = grpc.StatusCode.UNAVAILABLE
+                log.warning('database unavailable', extra={'fields': {'method': method, 'error': str(error).strip()}})
+                context.abort_with_status(DATABASE_UNAVAILABLE)
             except Exception:
                 code = grpc.StatusCode.INTERNAL
                 log.exception('unhandled error', extra={'fields': {'method': method}})
