@@ -150,3 +150,11 @@ def test_a_call_in_flight_at_sigterm_finishes(tmp_path, database_url, health_of,
         assert process.popen.wait(GRACE_SECONDS + 5) == 0, process.log()
     finally:
         process.stop()
+    # The order answered during shutdown was stored: a new Orders process over the same database has it.
+    restarted, address = start_service('orders', database_url('orders'), tmp_path,
+                                       ['--products-address', products_address])
+    try:
+        with grpc.insecure_channel(address) as channel:
+            assert orders_pb2_grpc.OrderServiceStub(channel).GetOrder(orders_pb2.GetOrderRequest(id=order.id)) == order
+    finally:
+        restarted.stop()
