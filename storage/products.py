@@ -1,6 +1,7 @@
 """Tables owned by the Products service: the catalogue and the stock reservations taken from it."""
 import peewee
 
+from storage import catalog_index
 from storage.database import BaseModel, utcnow
 
 database = peewee.DatabaseProxy()
@@ -30,6 +31,12 @@ class Product(ProductsModel):
 
     class Meta:
         table_name = 'products'
+
+    @classmethod
+    def create_table(cls, safe=True, **options):
+        """The table comes with its name index and product counter (storage.catalog_index)."""
+        super().create_table(safe=safe, **options)
+        catalog_index.install(cls._meta.database)
 
 
 class StockReservation(ProductsModel):

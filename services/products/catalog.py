@@ -4,6 +4,7 @@ from dataclasses import dataclass
 import peewee
 
 from services.errors import AlreadyExists, FailedPrecondition, InsufficientStock, ProductNotFound
+from storage import catalog_index
 from storage.database import keyset_page, utcnow
 from storage.products import Product, StockReservation, StockReservationLine, database
 
@@ -49,7 +50,7 @@ def list_products(page, search=None):
     query = Product.select()
     if search is not None:
         if search.q:
-            query = query.where(Product.search_name.contains(search.q.casefold()))  # wildcards escaped
+            query = query.where(catalog_index.name_contains(Product, search.q.casefold()))
         if search.category:
             query = query.where(Product.category == search.category)
         if search.min_price is not None:
@@ -57,7 +58,8 @@ def list_products(page, search=None):
         if search.max_price is not None:
             query = query.where(Product.price <= search.max_price)
     products, last_id = keyset_page(query, Product.id, page.size, page.after)
-    return ProductPage(products, last_id, query.count())
+    total = query.count() if search is not None else catalog_index.product_total(database)
+    return ProductPage(products, last_id, total)
 
 
 def reserve_stock(reservation_id, lines):
