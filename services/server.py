@@ -38,7 +38,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record):
         entry = {'time': self.formatTime(record, '%Y-%m-%dT%H:%M:%S'), 'level': record.levelname,
-                 'logger': record.name, 'message': record.getMessage()}
+                 'logger': record.name, 'pid': record.process, 'message': record.getMessage()}
         entry.update(getattr(record, 'fields', {}))
         if record.exc_info:
             entry['traceback'] = self.formatException(record.exc_info)

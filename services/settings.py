@@ -1,5 +1,6 @@
 """Default addresses and the settings each service takes from flags or the environment."""
 import argparse
+import os
 
 PRODUCTS_ADDRESS = '127.0.0.1:50051'
 ORDERS_ADDRESS = '127.0.0.1:50052'
@@ -20,8 +21,11 @@ def service_parser(description, environ, prefix, address, database_url):
     parser.add_argument('--database-url', default=environ.get(f'{prefix}_DATABASE_URL', database_url),
                         help=f'sqlite:///path or postgresql://user:password@host/db '
                              f'(env {prefix}_DATABASE_URL, default %(default)s)')
-    parser.add_argument('--workers', type=int, default=int(environ.get(f'{prefix}_WORKERS', 16)),
-                        help=f'threads serving calls (env {prefix}_WORKERS, default %(default)s)')
+    parser.add_argument('--workers', type=int, default=int(environ.get(f'{prefix}_WORKERS', os.cpu_count() or 1)),
+                        help=f'worker processes sharing the port, one core each '
+                             f'(env {prefix}_WORKERS, default: the number of cores, %(default)s)')
+    parser.add_argument('--threads', type=int, default=int(environ.get(f'{prefix}_THREADS', 16)),
+                        help=f'threads serving calls in each worker (env {prefix}_THREADS, default %(default)s)')
     parser.add_argument('--grace', type=float, default=float(environ.get(f'{prefix}_GRACE_SECONDS', 10)),
                         help='seconds calls in flight get to finish on SIGTERM (default %(default)s)')
     parser.add_argument('--log-level', default=environ.get('LOG_LEVEL', 'INFO'))

@@ -1,8 +1,9 @@
 """Start the Orders service: python -m services.orders [--address HOST:PORT] [--products-address TARGET]."""
 import datetime
 import os
+import sys
 
-from services import server, settings
+from services import server, settings, workers
 from services.orders.service import create_server
 
 
@@ -24,12 +25,17 @@ def main():
                              '(default: six times --products-timeout, at least 30)')
     args = parser.parse_args()
     server.configure_logging(args.log_level)
-    grpc_server, port, health, recovery = server.start_or_exit('orders', lambda: create_server(
-        args.address, args.database_url, args.products_address, args.products_timeout, args.workers,
-        args.recovery_interval, args.stale_after and datetime.timedelta(seconds=float(args.stale_after))))
-    recovery.start()
-    server.serve(grpc_server, health, args.grace, 'orders', port, on_stop=[recovery.stop])
+    address, _held = workers.reserve_port(args.address)
+    stale_after = args.stale_after and datetime.timedelta(seconds=float(args.stale_after))
 
+    def work():
+        grpc_server, port, health, recovery = server.start_or_exit('orders', lambda: create_server(
+            address, args.database_url, args.products_address, args.products_timeout, args.threads,
+            args.recovery_interval, stale_after))
+        recovery.start()
+        server.serve(grpc_server, health, args.grace, 'orders', port, on_stop=[recovery.stop])
+
+    sys.exit(workers.run(args.workers, work))
 
 if __name__ == '__main__':
     main()

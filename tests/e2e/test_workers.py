@@ -1,0 +1,80 @@
+"""--workers N: N processes serve one port, die with their parent, and are replaced when one dies."""
+import os
+import signal
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+
+pytestmark = pytest.mark.e2e
+
+
+def children(pid):
+    """Pids of the live child processes of `pid`."""
+    found = set()
+    for task in Path(f'/proc/{pid}/task').glob('*'):
+        try:
+            found.update(int(child) for child in (task / 'children').read_text().split())
+        except OSError:
+            pass
+    return found
+
+
+def alive(pid):
+    try:
+        return Path(f'/proc/{pid}/stat').read_text().split(') ')[1][0] != 'Z'
+    except OSError:
+        return False
+
+
+def wait_until(condition, timeout=15):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def two_workers(run_service, database_url):
+    service = run_service('products', database_url('products'), ['--workers', '2'])
+    wait_until(lambda: len(children(service.process.popen.pid)) == 2)
+    return service
+
+
+def serving_pids(service):
+    return {entry['pid'] for entry in service.log_entries() if entry.get('message') == 'rpc'}
+
+
+def test_both_workers_serve_the_one_port(two_workers):
+    for _ in range(40):  # each new connection lands on one worker or the other
+        with grpc.insecure_channel(two_workers.address) as channel:
+            products_pb2_grpc.ProductServiceStub(channel).ListProducts(products_pb2.ListProductsRequest())
+    assert serving_pids(two_workers) == children(two_workers.process.popen.pid)
+
+
+def test_a_worker_that_dies_is_replaced(two_workers):
+    parent = two_workers.process.popen.pid
+    first, second = sorted(children(parent))
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: len(children(parent)) == 2 and first not in children(parent))
+    assert second in children(parent)
+    assert any(entry.get('message') == 'worker died; starting another' for entry in two_workers.log_entries())
+    with grpc.insecure_channel(two_workers.address) as channel:
+        assert products_pb2_grpc.ProductServiceStub(channel).ListProducts(
+            products_pb2.ListProductsRequest(), timeout=10).total_size == 0
+
+
+def test_workers_die_with_a_killed_parent(two_workers):
+    workers = children(two_workers.process.popen.pid)
+    two_workers.kill()
+    wait_until(lambda: not any(alive(pid) for pid in workers))
+
+
+def test_sigterm_stops_every_worker_and_exits_0(two_workers):
+    workers = children(two_workers.process.popen.pid)
+    assert two_workers.stop() == 0
+    assert not any(alive(pid) for pid in workers)
+    stopped = [entry['pid'] for entry in two_workers.log_entries() if entry.get('message') == 'stopped']
+    assert sorted(stopped) == sorted(workers)
