@@ -4,7 +4,6 @@ import json
 import logging
 import signal
 import sys
-import threading
 import time
 from concurrent import futures
 
@@ -179,12 +178,12 @@ def start_or_exit(name, build):
 
 def serve(server, health_servicer, grace, name, port, on_stop=()):
     """Run until SIGTERM or SIGINT, then report NOT_SERVING, let calls in flight finish, and return."""
-    stopped = threading.Event()
+    stopping = []  # not an Event: a second signal arriving inside Event.set() would deadlock on its lock
 
     def shut_down(signum, _frame):
-        if stopped.is_set():
+        if stopping:  # a repeat (Ctrl-C reaches a worker both from the terminal and from its parent)
             return
-        stopped.set()
+        stopping.append(signum)
         log.info('shutting down', extra={'fields': {'service': name, 'signal': signal.Signals(signum).name,
                                                     'grace_s': grace}})
         health_servicer.enter_graceful_shutdown()

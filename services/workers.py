@@ -44,12 +44,15 @@ def run(count, work):
     stopping = []
 
     def start_worker():
+        # Held back across the fork: the worker must not run the parent's handler before it has its own.
+        unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         pid = os.fork()
         if pid == 0:  # the worker
             status = 1
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
                 ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
                 if os.getppid() == parent:  # else the parent died before the line above
                     work()
@@ -62,6 +65,7 @@ def run(count, work):
                 logging.shutdown()
                 os._exit(status)
         workers[pid] = time.monotonic()
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
 
     def pass_on(signum, _frame):
         stopping.append(signum)

@@ -11,12 +11,16 @@ from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 # Every write transaction on SQLite starts as BEGIN IMMEDIATE: a deferred transaction that reads
 # and then writes can fail at once with SQLITE_BUSY in WAL mode instead of waiting its turn.
 SQLITE_PRAGMAS = {
-    'journal_mode': 'wal',
+    # First, so that the pragmas after it wait too: switching a new file to WAL needs it to itself, and
+    # workers starting together all try at once.
     'busy_timeout': 10_000,  # ms a writer waits for another writer
+    'journal_mode': 'wal',
     'synchronous': 'normal',  # durable across a process crash in WAL mode
     'foreign_keys': 1,
 }
 POOL_SIZE = 32
+# Any fixed number: the PostgreSQL advisory lock that one process at a time holds while it sets up the schema.
+SCHEMA_LOCK = 7_114_046
 
 
 def open_database(url):
@@ -45,15 +49,24 @@ def bind(proxy, url, models):
     database = open_database(url)
     proxy.initialize(database)
     try:
-        with database.connection_context():
-            with database.atomic():
-                add_missing_columns(database, models)
+        with database.connection_context(), database.atomic():
+            if isinstance(database, peewee.PostgresqlDatabase):
+                # Workers and replicas starting together would otherwise race on CREATE and deadlock; on SQLite,
+                # BEGIN IMMEDIATE already makes them take turns.
+                database.execute_sql('SELECT pg_advisory_xact_lock(%s)', (SCHEMA_LOCK,))
+            add_missing_columns(database, models)
             database.create_tables(models, safe=True)
     except peewee.OperationalError as error:
         parsed = urlparse(url)
         shown = parsed._replace(netloc=parsed.netloc.rpartition('@')[2]).geturl()
         raise ConnectionError(f'cannot open database {shown}: {str(error).strip()}') from error
     return database
+
+
+def prepare_schema(storage_module, url):
+    """Create or update the tables of `storage_module` (its `database` proxy and `MODELS`) at `url`, then close
+    every connection: what a parent process does before it forks workers, which must not share connections."""
+    bind(storage_module.database, url, storage_module.MODELS).close_all()
 
 
 def add_missing_columns(database, models):

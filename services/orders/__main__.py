@@ -5,6 +5,8 @@ import sys
 
 from services import server, settings, workers
 from services.orders.service import create_server
+from storage import orders as orders_storage
+from storage.database import prepare_schema
 
 
 def main():
@@ -25,6 +27,8 @@ def main():
                              '(default: six times --products-timeout, at least 30)')
     args = parser.parse_args()
     server.configure_logging(args.log_level)
+    # The schema once, before the workers start: on a new database they would all create it at once.
+    server.start_or_exit('orders', lambda: prepare_schema(orders_storage, args.database_url))
     address, _held = workers.reserve_port(args.address)
     stale_after = args.stale_after and datetime.timedelta(seconds=float(args.stale_after))
 

@@ -109,7 +109,12 @@ def test_products_down_then_back_orders_answers_quickly_reads_work_and_recovers_
                     assert time.monotonic() - started < BACK_WITHIN, 'Orders did not reach Products again in time'
                     time.sleep(0.05)
             time_to_recover = time.monotonic() - started
-            by_rest = api.post('/api/orders', rest_body(request))
+            while True:  # through Envoy the call may reach another Orders worker, whose channel reconnects on its own
+                by_rest = api.post('/api/orders', rest_body(request))
+                if by_rest.status != 503:
+                    break
+                assert time.monotonic() - started < BACK_WITHIN, f'Orders did not reach Products in time: {by_rest}'
+                time.sleep(0.05)
             assert by_rest.status == 200, by_rest
             assert [(item.product_id, item.quantity) for item in again.items] == [(product.id, 2)]
             assert by_rest.body['items'][0]['quantity'] == 2

@@ -39,7 +39,8 @@ def wait_until(condition, timeout=15):
 @pytest.fixture
 def two_workers(run_service, database_url):
     service = run_service('products', database_url('products'), ['--workers', '2'])
-    wait_until(lambda: len(children(service.process.popen.pid)) == 2)
+    wait_until(lambda: len(children(service.process.popen.pid)) == 2
+               and len({entry['pid'] for entry in service.log_entries() if entry.get('message') == 'serving'}) == 2)
     return service
 
 
@@ -67,8 +68,9 @@ def test_a_worker_that_dies_is_replaced(two_workers):
 
 
 def test_workers_die_with_a_killed_parent(two_workers):
-    workers = children(two_workers.process.popen.pid)
-    two_workers.kill()
+    parent = two_workers.process.popen.pid
+    workers = children(parent)
+    os.kill(parent, signal.SIGKILL)  # not Process.stop(), which would also clear the parent's session
     wait_until(lambda: not any(alive(pid) for pid in workers))
 
 
