@@ -1,0 +1,1 @@
+"""The seed's Django project (settings, URLs, WSGI), rebuilt as the benchmark's baseline."""

@@ -1,0 +1,1 @@
+"""The seed's orders app: Order and OrderItem and their REST API."""

@@ -1,0 +1,1 @@
+"""The seed's migrations of the orders app."""

@@ -1,0 +1,1 @@
+"""The seed's products app: the Product model and its REST API."""

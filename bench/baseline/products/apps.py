@@ -1,0 +1,7 @@
+"""App configuration of the baseline's products app."""
+from django.apps import AppConfig
+
+
+class ProductsConfig(AppConfig):
+    default_auto_field = 'django.db.models.BigAutoField'
+    name = 'products'

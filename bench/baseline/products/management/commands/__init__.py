@@ -1,0 +1,1 @@
+"""seed_products: the benchmark's catalogue, loaded in bulk."""
