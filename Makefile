@@ -11,7 +11,7 @@ ENVOY_CONFIG := build/envoy.yaml
 # Where googleapis-common-protos keeps google/api and google/rpc .proto files.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.rpc.status_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[2])')
 
-.PHONY: all install run test sample-data clean
+.PHONY: all install run test bench sample-data clean
 
 all: $(GENERATED) $(DESCRIPTOR) $(ENVOY_CONFIG)
 
@@ -21,7 +21,8 @@ $(INSTALLED): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# compat mode puts the repository root on sys.path, where the generated ecommerce/ package lives.
-	$(PY) -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	# The bench extra too: `make test` runs the benchmark's smoke test.
+	$(PY) -m pip install --quiet -e '.[test,bench]' --config-settings editable_mode=compat
 	touch $@
 
 $(GENERATED): $(PROTOS) $(INSTALLED)
@@ -46,6 +47,12 @@ run: all
 test: all
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m scripts.throwaway_postgres -- $(PY) -m pytest $(PYTEST_ARGS)
+
+# The benchmark: seeds 1,000,000 products, runs every scenario for 10 s each, prints the table and the targets, and
+# writes bench/results/latest.json and latest.png. h2load is installed with apt-get when missing.
+# BENCH_ARGS=... passes arguments on (python -m bench --help); BENCH_DB=postgresql://... or BENCH_DB=throwaway for PostgreSQL.
+bench: all
+	$(PY) -m bench $(BENCH_ARGS)
 
 sample-data: all
 	$(PY) -m scripts.sample_data

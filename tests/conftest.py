@@ -3,13 +3,8 @@ import contextlib
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from functools import partial
-from pathlib import Path
 
 import grpc
 import pytest
@@ -17,15 +12,13 @@ from hypothesis import HealthCheck, settings
 from ecommerce.orders.v1 import orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
+# The benchmark starts the system the same way: one copy of the process plumbing, in bench/processes.py.
+from bench.processes import run_sql, start_envoy, start_service
 from services.orders.service import create_server as create_orders_server
 from services.products.service import create_server as create_products_server
 from storage import orders as orders_storage
 from storage import products as products_storage
 from storage.database import bind
-
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-
 
 # Which database backend the whole suite runs on: 'sqlite' (the default) or the postgresql:// URL of a
 # server where each test gets fresh databases. `make test` runs the suite once with each.
@@ -76,12 +69,12 @@ def new_database(tmp_path_factory):
 
     def fresh_database(name):
         created.append(f'{name}_{uuid.uuid4().hex[:12]}')
-        _run_sql(TEST_DATABASE, f'CREATE DATABASE {created[-1]}')
+        run_sql(TEST_DATABASE, f'CREATE DATABASE {created[-1]}')
         return TEST_DATABASE.rsplit('/', 1)[0] + '/' + created[-1]
 
     yield fresh_database
     for database in created:
-        _run_sql(TEST_DATABASE, f'DROP DATABASE IF EXISTS {database} WITH (FORCE)')
+        run_sql(TEST_DATABASE, f'DROP DATABASE IF EXISTS {database} WITH (FORCE)')
 
 
 @pytest.fixture
@@ -95,16 +88,6 @@ def database_url(new_database):
         return urls[name]
 
     return url
-
-
-def _run_sql(url, statement):
-    import psycopg2
-    connection = psycopg2.connect(url)
-    connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
-    try:
-        connection.cursor().execute(statement)
-    finally:
-        connection.close()
 
 
 @contextlib.contextmanager
@@ -186,61 +169,6 @@ def new_product(stub, name='Widget', price='9.99', stock=10, category=products_p
 
 # --- the whole system as subprocesses: Products, Orders and the real Envoy -------------------------
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-class Process:
-    """A child process whose output goes to a log file; stop() ends it, pass or fail."""
-
-    def __init__(self, name, args, log_path, env=None):
-        self.name = name
-        self.log_path = log_path
-        self._log = open(log_path, 'wb')
-        self.popen = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                      env={**os.environ, **(env or {})}, start_new_session=True)
-
-    def log(self):
-        return Path(self.log_path).read_text(errors='replace')
-
-    def wait_for_port(self, timeout=20):
-        """The port a service reported in its 'serving' log line."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.log().splitlines():
-                if line.startswith('{') and '"serving"' in line:
-                    return json.loads(line)['port']
-            if self.popen.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f'{self.name} did not start:\n{self.log()}')
-
-    def stop(self, sig=signal.SIGTERM, timeout=15):
-        if self.popen.poll() is None:
-            self.popen.send_signal(sig)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self._log.close()
-        return self.popen.returncode
-
-
-def start_service(name, database_url, log_folder, extra_args=(), address='127.0.0.1:0'):
-    """python -m services.NAME on `address` (by default a free port, read back from its log)."""
-    process = Process(name, [sys.executable, '-m', f'services.{name}', '--address', address,
-                             '--database-url', database_url, *extra_args],
-                      Path(log_folder) / f'{name}-{uuid.uuid4().hex[:6]}.log')
-    try:
-        return process, f'127.0.0.1:{process.wait_for_port()}'
-    except Exception:
-        process.stop()
-        raise
-
-
 class RestartableService:
     """A service subprocess that can be killed and started again on the port its first start got, so that
     channels to it reconnect by themselves."""
@@ -284,20 +212,6 @@ def run_service(tmp_path):
         service.stop()
 
 
-def wait_for_http(url, timeout=20, process=None):
-    import urllib.request
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            if process is not None and process.popen.poll() is not None:
-                break
-            time.sleep(0.1)
-    raise RuntimeError(f'{url} did not answer' + (f':\n{process.log()}' if process else ''))
-
-
 class System:
     """Addresses of a running system: products, orders (gRPC), gateway (Envoy: REST and gRPC), admin."""
 
@@ -311,23 +225,6 @@ class System:
     @property
     def base_url(self):
         return f'http://{self.gateway}'
-
-
-def start_envoy(log_folder, products, orders):
-    """The real Envoy in front of `products` and `orders` on free ports, once ready; returns
-    (process, gateway address, admin address)."""
-    from services.gateway import render_config
-    gateway, admin = f'127.0.0.1:{free_port()}', f'127.0.0.1:{free_port()}'
-    config = Path(log_folder) / f'envoy-{uuid.uuid4().hex[:6]}.yaml'
-    config.write_text(render_config(ROOT / 'build' / 'api_descriptor.pb', gateway, admin, products, orders))
-    envoy = Process('envoy', [str(BIN / 'envoy'), '-c', str(config), '--log-level', 'warn',
-                              '--disable-hot-restart'], config.with_suffix('.log'))
-    try:
-        wait_for_http(f'http://{admin}/ready', process=envoy)
-    except Exception:
-        envoy.stop()
-        raise
-    return envoy, gateway, admin
 
 
 @pytest.fixture(scope='module')

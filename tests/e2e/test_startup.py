@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from bench.processes import ROOT
 
 pytestmark = pytest.mark.e2e
 

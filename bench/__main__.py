@@ -1,0 +1,193 @@
+"""python -m bench [--products N] [--duration S] [--smoke] [--only SCENARIO ...]: seed a fresh system, start it, run
+every scenario on every path for a bounded time, stop everything, print the table and the targets, and write the JSON
+and the chart under bench/results/. SQLite by default; BENCH_DB=postgresql://... (a server where databases may be
+created) or BENCH_DB=throwaway (scripts/throwaway_postgres.py) for PostgreSQL."""
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import report
+from bench.loadgen import ensure_h2load
+from bench.processes import DESCRIPTOR, ROOT, bench_databases, process_tree, running_system
+from bench.scenarios import BY_NAME, SCENARIOS, SMOKE, Fixed, Settings, run_scenario
+from bench.seed import seed_products
+from bench.targets import BASELINE, GrpcDirect, RestEnvoy, baseline_runner
+
+MAX_DURATION = 15
+WORKERS = 'workers'  # the --only name of target 4's runs: GetProduct via Envoy with 1, then 2 Products workers
+METHOD_NOTES = [
+    ('h2load rows: one request repeated from N connections with one request in flight each, after a warm-up; '
+     'latencies from its per-request log.'),
+    ('gRPC errors: h2load counts HTTP statuses only; a failed unary call is a trailers-only response whose '
+     'grpc-status h2load -v prints, and those are counted; each request is also sent once with a gRPC client before '
+     'and after its run. "servers logged" shows the services\' own count of failed calls when it differs.'),
+    ('python client rows: an asyncio client (grpc.aio / aiohttp) in the bench process, for requests that differ '
+     '(every order new, product ids round-robin); it shares the CPU with the servers (its CPU is "load gen CPU s").'),
+    'REST via Envoy is HTTP/1.1 keep-alive; the baseline (gunicorn, sync workers) closes every connection.',
+    ('list_* and search run with 1 client: their targets are latencies, which 32 clients on a few cores would turn '
+     'into queueing time.'),
+    ('CPU s: each process tree\'s user+system CPU over the whole scenario, warm-up included; peak RSS: the largest '
+     'VmHWM in the tree (peak since the process started), xN when the tree has N processes.'),
+]
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog='python -m bench', description=__doc__)
+    parser.add_argument('--products', type=int, help='products seeded (default 1,000,000; 200 with --smoke)')
+    parser.add_argument('--duration', type=float,
+                        help=f'seconds measured per scenario (default 10, at most {MAX_DURATION}; 1 with --smoke)')
+    parser.add_argument('--warmup', type=float, help='seconds of warm-up before each (default 1; 0.2 with --smoke)')
+    parser.add_argument('--smoke', action='store_true',
+                        help=f'tiny and quick, as `make test` runs it: {", ".join(SMOKE)}; no baseline, no workers')
+    parser.add_argument('--only', nargs='+', choices=[*BY_NAME, WORKERS], metavar='SCENARIO',
+                        help=f'run only these: {", ".join([*BY_NAME, WORKERS])}')
+    parser.add_argument('--no-baseline', action='store_true', help='skip the baseline even when it is built')
+    parser.add_argument('--results', type=Path, default=ROOT / 'bench' / 'results', help='where to write results')
+    parser.add_argument('--products-args', default='', help='extra arguments for the Products service')
+    parser.add_argument('--orders-args', default='', help='extra arguments for the Orders service')
+    parser.add_argument('--worker-flag', default='--workers',
+                        help='the Products flag taking a number of workers, for target 4 (default %(default)s)')
+    args = parser.parse_args(argv)
+    args.products = args.products or (200 if args.smoke else 1_000_000)
+    args.duration = min(MAX_DURATION, args.duration or (1 if args.smoke else 10))
+    args.warmup = args.warmup if args.warmup is not None else (0.2 if args.smoke else 1)
+    args.only = args.only or (SMOKE if args.smoke else [*BY_NAME, WORKERS])
+    return args
+
+
+def say(text):
+    print(text, flush=True)
+
+
+def environment():
+    h2load = subprocess.run([ensure_h2load(), '--version'], check=False, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], check=False, capture_output=True, text=True,
+                            cwd=ROOT)
+    return {'cpus': os.cpu_count(), 'python': platform.python_version(), 'h2load': h2load,
+            'commit': commit.stdout.strip(), 'machine': platform.platform()}
+
+
+class Run:
+    """One benchmark run: its settings, the rows measured so far, and every process it started."""
+
+    def __init__(self, args, folder):
+        self.args = args
+        self.settings = Settings(args.products, args.duration, args.warmup, folder)
+        self.rows = []
+        self.pids = []
+        self.failures = {}  # (scenario, path) -> why it has no row
+
+    def measure(self, targets, scenarios, logs=()):
+        for target in targets:
+            self.pids += [member for pid in target.pids.values() for member in process_tree(pid)]
+            for scenario in scenarios:
+                try:
+                    row = run_scenario(scenario, target, self.settings, logs)
+                except Exception as error:  # one broken scenario must not lose the others' figures
+                    self.failures[scenario.name, target.path] = f'failed: {str(error).strip()[:500]}'
+                    say(f'  {scenario.name:<22} {target.path:<15} {self.failures[scenario.name, target.path]}')
+                    continue
+                if row is None:
+                    say(f'  {scenario.name:<22} {target.path:<15} skipped: no such route')
+                    continue
+                self.rows.append(row)
+                say(f'  {scenario.name:<22} {target.path:<15} {row["requests_per_s"]:>9.0f} req/s  '
+                    f'p50 {report.milliseconds(row["p50_ms"])} ms  p99 {report.milliseconds(row["p99_ms"])} ms  '
+                    f'errors {row["errors"]}')
+
+
+def run(args, folder, bench_db):
+    """Measure everything asked; returns (run, seeding seconds, reasons a path has no rows)."""
+    bench = Run(args, folder)
+    scenarios = [scenario for scenario in SCENARIOS if scenario.name in args.only]
+    with bench_databases(folder, bench_db) as (products_url, orders_url):
+        say(f'seeding {args.products:,} products ...')
+        seed_seconds = seed_products(products_url, args.products)
+        say(f'seeded in {seed_seconds:.1f} s')
+        if scenarios:
+            with running_system(folder, products_url, orders_url, shlex.split(args.products_args),
+                                shlex.split(args.orders_args)) as system:
+                say(f'system: products {system.products}, orders {system.orders}, envoy {system.gateway}')
+                logs = [system.processes['products'], system.processes['orders']]
+                bench.measure([GrpcDirect(system), RestEnvoy(system)], scenarios, logs)
+        reasons = {BASELINE: measure_baseline(bench, scenarios)} if scenarios else {}
+        if WORKERS in args.only:
+            measure_workers(bench, products_url, orders_url)
+    return bench, seed_seconds, {path: reason for path, reason in reasons.items() if reason}
+
+
+def measure_baseline(bench, scenarios):
+    """Run `scenarios` on the baseline; returns why it was not measured, or None."""
+    args = bench.args
+    if args.smoke or args.no_baseline:
+        return 'baseline skipped (--smoke or --no-baseline)'
+    runner, reason = baseline_runner()
+    if runner is None:
+        return reason
+    say(f'starting the baseline with {args.products:,} products ...')
+    try:
+        with runner(bench.settings.folder, args.products) as baseline:
+            bench.measure([baseline], scenarios)
+    except RuntimeError as error:  # it did not start: the other figures still stand
+        return f'baseline did not start: {str(error).strip()[:500]}'
+    return None
+
+
+def measure_workers(bench, products_url, orders_url):
+    """Target 4: GetProduct via Envoy with Products on 1, then 2 workers (each a fresh system on the same data)."""
+    args = bench.args
+    base = BY_NAME['get_product']
+    for count in (1, 2):
+        scenario = Fixed(f'get_product_{count}_worker{"s" if count > 1 else ""}',
+                         f'GetProduct, Products with {args.worker_flag} {count}', base.clients, base.request)
+        with running_system(bench.settings.folder, products_url, orders_url,
+                            [*shlex.split(args.products_args), args.worker_flag, str(count)],
+                            shlex.split(args.orders_args)) as system:
+            bench.measure([RestEnvoy(system)], [scenario])
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not DESCRIPTOR.exists():
+        raise SystemExit(f'{DESCRIPTOR} is missing: run `make all` first (`make bench` does)')
+    ensure_h2load()
+    bench_db = os.environ.get('BENCH_DB', '')
+    started = datetime.datetime.now()
+    folder = tempfile.mkdtemp(prefix='bench-')
+    say(f'benchmark: {args.products:,} products, {args.duration:g} s per scenario after {args.warmup:g} s warm-up, '
+        f'database {bench_db.split(":")[0] if bench_db else "sqlite"}')
+    try:
+        bench, seed_seconds, reasons = run(args, folder, bench_db)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    verdicts = report.check_targets(bench.rows, {**reasons, **bench.failures}, args.products)
+    results = {
+        'started': started.isoformat(timespec='seconds'), 'wall_seconds': round(time.time() - started.timestamp(), 1),
+        'settings': {'products': args.products, 'duration_s': args.duration, 'warmup_s': args.warmup,
+                     'database': bench_db.split(':')[0] if bench_db else 'sqlite', 'smoke': args.smoke,
+                     'products_args': args.products_args, 'orders_args': args.orders_args},
+        'environment': environment(), 'seed_seconds': round(seed_seconds, 1), 'rows': bench.rows,
+        'targets': verdicts, 'missing': reasons, 'notes': METHOD_NOTES,
+        'failures': [{'scenario': scenario, 'path': path, 'reason': reason}
+                     for (scenario, path), reason in bench.failures.items()],
+        'folder': folder, 'pids': sorted(set(bench.pids)),
+    }
+    say('\n' + report.table(bench.rows) + '\n')
+    say('\n'.join(f'note: {note}' for note in METHOD_NOTES) + '\n')
+    say(report.verdict_lines(verdicts) + '\n')
+    paths = report.write_results(results, args.results, started.strftime('%Y%m%d-%H%M%S'))
+    say('written: ' + ', '.join(str(path) for path in paths))
+    say(f'seeding {args.products:,} products took {seed_seconds:.1f} s; the whole run {results["wall_seconds"]:.0f} s')
+    return 1 if bench.failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""A Python asyncio load client for the scenarios that need logic between requests (orders that must succeed, a mixed
+workload), over grpc.aio for gRPC and aiohttp for REST. It competes with the servers for CPU and is labelled
+"python client" in the results; h2load measures everything that a fixed request can."""
+import asyncio
+import itertools
+import random
+import resource
+import time
+
+import grpc
+from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
+from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+
+from bench.loadgen import Measurement
+
+TOOL = 'python client'
+
+
+def self_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class OrderMaker:
+    """Orders of `items` distinct products picked round-robin over the catalogue, so that stock is drawn evenly and
+    no order runs short (the seed gives every product plenty)."""
+
+    def __init__(self, product_count, items):
+        if items > product_count:
+            raise ValueError(f'{items} items per order need at least as many products, not {product_count}')
+        self._product_count = product_count
+        self._items = items
+        self._counter = itertools.count()
+
+    def next_order(self):
+        """(customer number, [(product_id, quantity), ...])."""
+        number = next(self._counter)
+        first = number * self._items
+        return number, [((first + index) % self._product_count + 1, 1) for index in range(self._items)]
+
+
+def order_fields(number):
+    return {'customer_name': f'Bench Shopper {number}', 'customer_email': f'shopper{number % 1000}@example.com',
+            'shipping_address': f'{number} Benchmark Road, Testville'}
+
+
+class GrpcCalls:
+    """The calls of the python-client scenarios over native gRPC, one channel (one connection) per client."""
+
+    def __init__(self, products, orders, clients):
+        # A local subchannel pool gives every channel its own connection, as h2load's clients have.
+        options = [('grpc.use_local_subchannel_pool', 1)]
+        self._channels = [(grpc.aio.insecure_channel(products, options), grpc.aio.insecure_channel(orders, options))
+                          for _ in range(clients)]
+        self._stubs = [(products_pb2_grpc.ProductServiceStub(product_channel),
+                        orders_pb2_grpc.OrderServiceStub(order_channel))
+                       for product_channel, order_channel in self._channels]
+
+    async def get_product(self, client, product_id):
+        await self._stubs[client][0].GetProduct(products_pb2.GetProductRequest(id=product_id), timeout=30)
+
+    async def create_order(self, client, number, lines):
+        await self._stubs[client][1].CreateOrder(orders_pb2.CreateOrderRequest(
+            **order_fields(number), items=[orders_pb2.OrderItemRequest(product_id=product_id, quantity=quantity)
+                                           for product_id, quantity in lines]), timeout=30)
+
+    async def close(self):
+        for channels in self._channels:
+            for channel in channels:
+                await channel.close()
+
+
+class RestCalls:
+    """The same calls over REST (HTTP/1.1 keep-alive, one connection per client at most). `product_path` and
+    `orders_path` are the routes of the system called: ours through Envoy, or the baseline's."""
+
+    def __init__(self, base_url, clients, product_path='/api/products/{id}', orders_path='/api/orders'):
+        import aiohttp
+        self._aiohttp = aiohttp
+        self._base_url = base_url
+        self._product_path = product_path
+        self._orders_path = orders_path
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients),
+                                              timeout=aiohttp.ClientTimeout(total=30))
+
+    async def _checked(self, request):
+        async with request as response:
+            body = await response.read()
+            if not 200 <= response.status < 300:
+                raise RuntimeError(f'HTTP {response.status}: {body[:300]!r}')
+
+    async def get_product(self, client, product_id):
+        await self._checked(self._session.get(self._base_url + self._product_path.format(id=product_id)))
+
+    async def create_order(self, client, number, lines):
+        await self._checked(self._session.post(self._base_url + self._orders_path, json={
+            **order_fields(number), 'items': [{'product_id': product_id, 'quantity': quantity}
+                                              for product_id, quantity in lines]}))
+
+    async def close(self):
+        await self._session.close()
+
+
+async def _drive(calls, clients, duration, warmup, step):
+    """Run `clients` loops of `step(calls, client, rng)` for warmup + duration seconds; time the calls after warm-up."""
+    latencies, errors, first_errors = [], 0, []
+    measuring_from = time.monotonic() + warmup
+    stop_at = measuring_from + duration
+
+    async def client_loop(client):
+        nonlocal errors
+        rng = random.Random(client)
+        while (started := time.monotonic()) < stop_at:
+            try:
+                await step(calls, client, rng)
+                failed = False
+            except Exception as error:  # every failure is a figure here, not a crash of the run
+                failed = True
+                if len(first_errors) < 3:
+                    first_errors.append(f'{type(error).__name__}: {error}'[:300])
+            errors += failed  # warm-up included: every order must succeed
+            if started >= measuring_from:
+                latencies.append((time.monotonic() - started) * 1000)
+
+    cpu = self_cpu_seconds()
+    await asyncio.gather(*(client_loop(client) for client in range(clients)))
+    cpu = self_cpu_seconds() - cpu
+    await calls.close()
+    notes = [f'first errors: {"; ".join(first_errors)}'] if first_errors else []
+    return Measurement.from_latencies(TOOL, clients, duration, latencies, errors, cpu, notes)
+
+
+def run_python_client(make_calls, clients, duration, warmup, step):
+    """Measure `step` (an async function of (calls, client, rng)) with `make_calls(clients)` in a fresh event loop."""
+    async def main():
+        return await _drive(make_calls(clients), clients, duration, warmup, step)
+    return asyncio.run(main())

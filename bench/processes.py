@@ -1,0 +1,249 @@
+"""The system under test as child processes (Products, Orders, Envoy) on free loopback ports, and what each
+process tree costs: CPU seconds and peak RSS read from /proc, so a service that forks workers is measured whole."""
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DESCRIPTOR = ROOT / 'build' / 'api_descriptor.pb'
+CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
+# How long a service may take to say it is serving: over a freshly seeded million products it may build its search
+# index first.
+STARTUP_S = 300
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class Process:
+    """A child process in its own session whose output goes to a log file; stop() ends it and its children."""
+
+    def __init__(self, name, args, log_path, env=None):
+        self.name = name
+        self.log_path = Path(log_path)
+        self._log = open(log_path, 'wb')
+        self.popen = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                      env={**os.environ, **(env or {})}, start_new_session=True)
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def log(self):
+        return self.log_path.read_text(errors='replace')
+
+    def log_size(self):
+        return self.log_path.stat().st_size
+
+    def log_since(self, offset):
+        with open(self.log_path, 'rb') as log:
+            log.seek(offset)
+            return log.read().decode(errors='replace')
+
+    def wait_for_port(self, timeout=60):
+        """The port a service reported in its 'serving' log line."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log().splitlines():
+                if line.startswith('{') and '"serving"' in line:
+                    return json.loads(line)['port']
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f'{self.name} did not start:\n{self.log()[-4000:]}')
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """`sig`, then SIGKILL to the whole session (workers a service forked included) if it lingers."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        # Anything the process left behind in its session (a worker that outlived its parent) goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self._log.close()
+        return self.popen.returncode
+
+
+# --- what a process tree costs, from /proc ----------------------------------------------------------------
+
+def process_tree(pid):
+    """pid and every live descendant (a service may fork worker processes)."""
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        for children in Path(f'/proc/{current}/task').glob('*/children'):
+            with contextlib.suppress(OSError):
+                pending.extend(int(child) for child in children.read_text().split())
+    return tree
+
+
+def cpu_seconds(pid):
+    """User + system CPU of the tree under pid, children it already reaped included (cutime, cstime)."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            # Fields after the ')' that ends the command name: utime, stime, cutime, cstime are 14-17 of the line.
+            fields = Path(f'/proc/{member}/stat').read_text().rpartition(')')[2].split()
+            total += sum(int(value) for value in fields[11:15])
+    return total / CLOCK_TICKS
+
+
+def peak_rss_mb(pid):
+    """The largest VmHWM (peak resident set since the process started) in the tree under pid, and the tree's size."""
+    peaks = []
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f'/proc/{member}/status').read_text().splitlines():
+                if line.startswith('VmHWM:'):
+                    peaks.append(int(line.split()[1]) / 1024)
+    return (round(max(peaks), 1) if peaks else None), len(peaks)
+
+
+@dataclass
+class Usage:
+    """CPU seconds and peak RSS of each measured process tree over one scenario."""
+    before: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, pids):
+        return cls(before={name: cpu_seconds(pid) for name, pid in pids.items()})
+
+    def finish(self, pids):
+        for name, pid in pids.items():
+            rss, count = peak_rss_mb(pid)
+            self.figures[name] = {'cpu_s': round(cpu_seconds(pid) - self.before[name], 2), 'peak_rss_mb': rss,
+                                  'processes': count}
+        return self.figures
+
+
+# --- starting the system ----------------------------------------------------------------------------------
+
+def start_service(name, database_url, folder, extra_args=(), address='127.0.0.1:0', env=None, timeout=STARTUP_S):
+    """python -m services.NAME on `address` (by default a free port, read back from its log); returns
+    (process, address)."""
+    process = Process(name, [sys.executable, '-m', f'services.{name}', '--address', address,
+                             '--database-url', database_url, *extra_args],
+                      Path(folder) / f'{name}-{uuid.uuid4().hex[:6]}.log', env)
+    try:
+        return process, f'127.0.0.1:{process.wait_for_port(timeout)}'
+    except Exception:
+        process.stop()
+        raise
+
+
+def wait_for_http(url, timeout=30, process=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            if process is not None and process.popen.poll() is not None:
+                break
+            time.sleep(0.1)
+    raise RuntimeError(f'{url} did not answer' + (f':\n{process.log()[-4000:]}' if process else ''))
+
+
+def start_envoy(folder, products, orders):
+    """The real Envoy in front of the services on free ports, once ready; returns (process, gateway, admin)."""
+    from services.gateway import render_config
+    gateway, admin = f'127.0.0.1:{free_port()}', f'127.0.0.1:{free_port()}'
+    config = Path(folder) / f'envoy-{uuid.uuid4().hex[:6]}.yaml'
+    config.write_text(render_config(DESCRIPTOR, gateway, admin, products, orders))
+    envoy = Process('envoy', [str(BIN / 'envoy'), '-c', str(config), '--log-level', 'warn', '--disable-hot-restart'],
+                    config.with_suffix('.log'))
+    try:
+        wait_for_http(f'http://{admin}/ready', process=envoy)
+    except Exception:
+        envoy.stop()
+        raise
+    return envoy, gateway, admin
+
+
+@dataclass
+class System:
+    """Addresses and processes of a running Products + Orders + Envoy."""
+    products: str
+    orders: str
+    gateway: str
+    admin: str
+    processes: dict  # name -> Process
+
+    @property
+    def pids(self):
+        return {name: process.pid for name, process in self.processes.items()}
+
+
+@contextlib.contextmanager
+def running_system(folder, products_url, orders_url, products_args=(), orders_args=(), env=None):
+    """Products, Orders and Envoy started in that order and stopped in reverse, pass or fail.
+
+    products_args / orders_args go to the services' command lines (e.g. a --workers N of the future)."""
+    processes = {}
+    try:
+        processes['products'], products = start_service('products', products_url, folder, products_args, env=env)
+        processes['orders'], orders = start_service(
+            'orders', orders_url, folder, ['--products-address', products, *orders_args], env=env)
+        processes['envoy'], gateway, admin = start_envoy(folder, products, orders)
+        yield System(products, orders, gateway, admin, processes)
+    finally:
+        for process in reversed(processes.values()):
+            process.stop()
+
+
+def failed_calls(log_text):
+    """Calls a service logged with a status other than OK (its one 'rpc' line per call, at log level INFO)."""
+    return sum(1 for line in log_text.splitlines()
+               if '"message": "rpc"' in line and '"code": "OK"' not in line)
+
+
+@contextlib.contextmanager
+def bench_databases(folder, bench_db=''):
+    """(products URL, orders URL): SQLite files in `folder` by default; with `bench_db` a postgresql:// URL, two fresh
+    databases on that server, dropped afterwards; with 'throwaway', the same on a throwaway PostgreSQL server."""
+    if not bench_db:
+        yield f'sqlite:///{folder}/products.db', f'sqlite:///{folder}/orders.db'
+        return
+    if bench_db == 'throwaway':
+        from scripts.throwaway_postgres import running_postgres
+        with running_postgres() as url, bench_databases(folder, url) as urls:
+            yield urls
+        return
+    names = [f'bench_{service}_{uuid.uuid4().hex[:8]}' for service in ('products', 'orders')]
+    for name in names:
+        run_sql(bench_db, f'CREATE DATABASE {name}')
+    try:
+        yield tuple(bench_db.rsplit('/', 1)[0] + '/' + name for name in names)
+    finally:
+        for name in names:
+            run_sql(bench_db, f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')
+
+
+def run_sql(url, statement):
+    import psycopg2
+    connection = psycopg2.connect(url)
+    connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+    try:
+        connection.cursor().execute(statement)
+    finally:
+        connection.close()

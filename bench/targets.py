@@ -1,0 +1,137 @@
+"""Where a scenario's requests go: our system by gRPC direct or by REST via Envoy, or the Django baseline. A scenario
+asks its target for the request h2load should repeat, or for the calls of the python client; a target that has no
+such route answers None and the scenario is skipped on it.
+
+The baseline is the Django project of bench/baseline, started by bench/baseline_server.py in its own virtualenv."""
+import contextlib
+from pathlib import Path
+from urllib.parse import quote
+
+from ecommerce.products.v1 import products_pb2
+
+from bench.asyncclient import GrpcCalls, RestCalls
+from bench.loadgen import grpc_request, http_request
+from services.pagination import encode_page_token
+from services.products.servicer import LISTING, ProductServicer
+
+GRPC_DIRECT, REST_ENVOY, BASELINE = 'gRPC direct', 'REST via Envoy', 'baseline'
+PAGE_SIZE = 20  # the baseline's fixed page size, and our default
+PRODUCT_SERVICE = ProductServicer.SERVICE_NAME
+
+
+class Target:
+    """One path into a system. Pages are addressed by the 0-based position of their first row (product n has id n)."""
+    path = ''
+
+    def __init__(self, pids):
+        self.pids = pids  # name -> pid of every process serving this path, for CPU and memory
+
+    def get_product(self, product_id):
+        return None
+
+    def list_page(self, first_row):
+        return None
+
+    def search(self, term):
+        return None
+
+    calls = None  # calls(clients): the python client's calls on this path (GrpcCalls, RestCalls), where it has them
+
+
+class GrpcDirect(Target):
+    path = GRPC_DIRECT
+
+    def __init__(self, system):
+        super().__init__(system.pids)
+        self._products, self._orders = system.products, system.orders
+
+    def _call(self, method, message):
+        return grpc_request(self._products, f'{PRODUCT_SERVICE}/{method}', message)
+
+    def get_product(self, product_id):
+        return self._call('GetProduct', products_pb2.GetProductRequest(id=product_id))
+
+    def list_page(self, first_row):
+        return self._call('ListProducts', products_pb2.ListProductsRequest(
+            page_size=PAGE_SIZE, page_token=page_token(first_row)))
+
+    def search(self, term):
+        return self._call('SearchProducts', products_pb2.SearchProductsRequest(q=term, page_size=PAGE_SIZE))
+
+    def calls(self, clients):
+        return GrpcCalls(self._products, self._orders, clients)
+
+
+def page_token(first_row):
+    """The token of the page starting at row `first_row`, minted as the service would after id `first_row`."""
+    return encode_page_token(first_row, LISTING) if first_row else ''
+
+
+class RestEnvoy(Target):
+    """REST through Envoy's transcoder over HTTP/1.1, as curl and most REST clients speak it."""
+    path = REST_ENVOY
+
+    def __init__(self, system):
+        super().__init__(system.pids)
+        self._base_url = f'http://{system.gateway}'
+
+    def get_product(self, product_id):
+        return http_request(f'{self._base_url}/api/products/{product_id}')
+
+    def list_page(self, first_row):
+        token = page_token(first_row)
+        return http_request(f'{self._base_url}/api/products?page_size={PAGE_SIZE}'
+                            + (f'&page_token={token}' if token else ''))
+
+    def search(self, term):
+        return http_request(f'{self._base_url}/api/products/search?q={quote(term)}&page_size={PAGE_SIZE}')
+
+    def calls(self, clients):
+        return RestCalls(self._base_url, clients)
+
+
+class Baseline(Target):
+    """The Django REST framework baseline: trailing slashes, page-number pagination of PAGE_SIZE rows."""
+    path = BASELINE
+
+    def __init__(self, base_url, pids):
+        super().__init__(pids)
+        self._base_url = base_url.rstrip('/')
+
+    def get_product(self, product_id):
+        return http_request(f'{self._base_url}/api/products/{product_id}/')
+
+    def list_page(self, first_row):
+        return http_request(f'{self._base_url}/api/products/?page={first_row // PAGE_SIZE + 1}')
+
+    def search(self, term):
+        return http_request(f'{self._base_url}/api/products/search/?q={quote(term)}')
+
+    def calls(self, clients):
+        return RestCalls(self._base_url, clients, '/api/products/{id}/', '/api/orders/')
+
+
+def baseline_runner():
+    """(running_baseline, None) when the baseline can run (its virtualenv is built on first use), else (None, why)."""
+    try:
+        from bench.baseline_env import ensure_baseline_venv
+        ensure_baseline_venv()
+    except (ImportError, RuntimeError, OSError) as error:
+        return None, f'baseline not built: {str(error).strip()[:300]}'
+    return running_baseline, None
+
+
+@contextlib.contextmanager
+def running_baseline(folder, product_count):
+    """The Django baseline (bench/baseline_server.py) seeded with the same products, as a Baseline target."""
+    from bench.baseline_env import ensure_baseline_venv
+    from bench.baseline_server import prepare_database, start_baseline
+    python = ensure_baseline_venv()
+    database = Path(folder) / 'baseline.sqlite3'
+    prepare_database(database, product_count, python=python)
+    server = start_baseline(0, database, Path(folder) / 'baseline.log', python=python)
+    try:
+        server.wait_until_ready()
+        yield Baseline(server.url, {'baseline': server.popen.pid})
+    finally:
+        server.stop()

@@ -1,0 +1,72 @@
+"""The benchmark itself, kept from rotting: the whole harness in its smoke size (python -m bench --smoke) measures
+every scenario of the smoke set on both of our paths without an error and leaves nothing running; and h2load's
+blindness to gRPC statuses is really made up for."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ecommerce.products.v1 import products_pb2
+
+from bench.loadgen import grpc_request, run_h2load
+from bench.processes import ROOT, start_service
+from bench.scenarios import SMOKE
+from bench.targets import GRPC_DIRECT, PRODUCT_SERVICE, REST_ENVOY
+
+pytestmark = pytest.mark.e2e
+
+
+def bench_database():
+    """The smoke run uses the suite's PostgreSQL server on the PostgreSQL half (it makes its own databases there),
+    SQLite otherwise."""
+    database = os.environ.get('ECOMMERCE_TEST_DATABASE', 'sqlite')
+    return database if database.startswith('postgres') else ''
+
+
+def running_commands_mentioning(text):
+    found = []
+    for cmdline in Path('/proc').glob('[0-9]*/cmdline'):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                found.append(cmdline.parent.name)
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+def test_smoke_run_measures_every_scenario_on_both_paths_and_stops_everything(tmp_path, figures):
+    done = subprocess.run([sys.executable, '-m', 'bench', '--smoke', '--results', str(tmp_path)], cwd=ROOT,
+                          env={**os.environ, 'BENCH_DB': bench_database()}, capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((tmp_path / 'latest.json').read_text())
+    rows = {(row['scenario'], row['path']): row for row in results['rows']}
+    assert set(rows) == {(scenario, path) for scenario in SMOKE for path in (GRPC_DIRECT, REST_ENVOY)}
+    for key, row in rows.items():
+        assert row['requests'] > 0, key
+        assert row['errors'] == 0, (key, row['notes'])
+        assert row['server_failed_calls'] == 0, key
+        assert row['p50_ms'] <= row['p95_ms'] <= row['p99_ms'], key
+        assert {'products', 'orders', 'envoy'} <= set(row['processes']), key
+        assert all(process['peak_rss_mb'] > 0 for process in row['processes'].values()), key
+    assert {verdict['verdict'] for verdict in results['targets']} <= {'PASS', 'MISS', 'n/a'}
+    assert (tmp_path / 'latest.png').read_bytes().startswith(b'\x89PNG')
+    assert 'scenario' in done.stdout and 'CreateOrder' in done.stdout  # the table and the targets
+    # Nothing it started survives it: not the processes it measured, nor anything using its temp folder.
+    assert results['pids'] and not [pid for pid in results['pids'] if Path(f'/proc/{pid}').exists()]
+    assert not running_commands_mentioning(results['folder'])
+    figures(rows=len(rows), requests=sum(row['requests'] for row in rows.values()),
+            database=results['settings']['database'], wall_s=results['wall_seconds'])
+
+
+def test_failed_grpc_calls_count_as_errors_though_h2load_sees_http_200(tmp_path):
+    process, address = start_service('products', f'sqlite:///{tmp_path}/products.db', tmp_path)
+    try:
+        missing = grpc_request(address, f'{PRODUCT_SERVICE}/GetProduct', products_pb2.GetProductRequest(id=1))
+        measured = run_h2load(missing, clients=2, duration=0.5, warmup=0, folder=tmp_path, checked=False)
+    finally:
+        process.stop()
+    assert measured.requests > 0
+    assert measured.errors == measured.requests
