@@ -61,7 +61,8 @@ def next_status(watch, timeout=10):
 
 
 def test_sigterm_reports_not_serving_then_exits_0(tmp_path, database_url, health_of):
-    process, address = start_service('products', database_url('products'), tmp_path)
+    # One worker: this is the protocol of one server (tests/e2e/test_workers.py stops several).
+    process, address = start_service('products', database_url('products'), tmp_path, ['--workers', '1'])
     try:
         health = health_of(address)
         watches = [health.Watch(health_pb2.HealthCheckRequest(service=name)) for name in ('', PRODUCTS)]
@@ -125,7 +126,7 @@ def assert_new_calls_refused(address, timeout=5):
 def test_a_call_in_flight_at_sigterm_finishes(tmp_path, database_url, health_of, slow_products):
     slow, products_address = slow_products
     process, address = start_service('orders', database_url('orders'), tmp_path,
-                                     ['--products-address', products_address])
+                                     ['--products-address', products_address, '--workers', '1'])
     try:
         watch = health_of(address).Watch(health_pb2.HealthCheckRequest(service=ORDERS))
         assert next_status(watch) == SERVING
