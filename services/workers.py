@@ -88,7 +88,7 @@ def run(count, work):
         elif time.monotonic() - started < _START_UP_SECONDS and code > 0:  # it gave up by itself
             log.error('worker could not start; stopping the others',
                       extra={'fields': {'worker_pid': pid, 'status': code}})
-            failure = code if code > 0 else 1
+            failure = code
             pass_on(signal.SIGTERM, None)
         else:
             log.error('worker died; starting another', extra={'fields': {'worker_pid': pid, 'status': code}})
