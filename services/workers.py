@@ -12,7 +12,11 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
+
+from services import server
+from storage.database import prepare_schema
 
 log = logging.getLogger('services')
 
@@ -94,3 +98,17 @@ def run(count, work):
             log.error('worker died; starting another', extra={'fields': {'worker_pid': pid, 'status': code}})
             start_worker()
     return failure
+
+
+def run_service(name, storage_module, args, start):
+    """What both services do at start-up: make the schema once (on a new database the workers would all
+    create it at once), reserve the port, then run `args.workers` workers, each serving what
+    start(address) returns, (grpc server, port, health, callbacks run once it stopped), until SIGTERM."""
+    server.start_or_exit(name, lambda: prepare_schema(storage_module, args.database_url))
+    address, _held = reserve_port(args.address)
+
+    def work():
+        grpc_server, port, health, on_stop = server.start_or_exit(name, lambda: start(address))
+        server.serve(grpc_server, health, args.grace, name, port, on_stop=on_stop)
+
+    sys.exit(run(args.workers, work))

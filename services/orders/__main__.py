@@ -1,12 +1,10 @@
 """Start the Orders service: python -m services.orders [--address HOST:PORT] [--products-address TARGET]."""
 import datetime
 import os
-import sys
 
 from services import server, settings, workers
 from services.orders.service import create_server
 from storage import orders as orders_storage
-from storage.database import prepare_schema
 
 
 def main():
@@ -27,19 +25,17 @@ def main():
                              '(default: six times --products-timeout, at least 30)')
     args = parser.parse_args()
     server.configure_logging(args.log_level)
-    # The schema once, before the workers start: on a new database they would all create it at once.
-    server.start_or_exit('orders', lambda: prepare_schema(orders_storage, args.database_url))
-    address, _held = workers.reserve_port(args.address)
     stale_after = args.stale_after and datetime.timedelta(seconds=float(args.stale_after))
 
-    def work():
-        grpc_server, port, health, recovery = server.start_or_exit('orders', lambda: create_server(
+    def start(address):
+        grpc_server, port, health, recovery = create_server(
             address, args.database_url, args.products_address, args.products_timeout, args.threads,
-            args.recovery_interval, stale_after))
+            args.recovery_interval, stale_after)
         recovery.start()
-        server.serve(grpc_server, health, args.grace, 'orders', port, on_stop=[recovery.stop])
+        return grpc_server, port, health, [recovery.stop]
 
-    sys.exit(workers.run(args.workers, work))
+    workers.run_service('orders', orders_storage, args, start)
+
 
 if __name__ == '__main__':
     main()

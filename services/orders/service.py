@@ -48,7 +48,7 @@ class RecoveryLoop:
                 return
 
 
-def create_server(address, database_url, products_address, products_timeout=5.0, workers=16,
+def create_server(address, database_url, products_address, products_timeout=5.0, threads=16,
                   recovery_interval=10.0, stale_after=None):
     """Orders server on `address` (port 0 picks one); returns (server, port, health, recovery loop).
 
@@ -65,5 +65,5 @@ def create_server(address, database_url, products_address, products_timeout=5.0,
     # A retry waits for an earlier try being undone at most as long as that try's release call can take.
     desk = OrderDesk(StockClient(channel, products_timeout), settle_wait=products_timeout + 1)
     grpc_server, port, health = server.create_server(address, database, [
-        (orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk))], max_workers=workers)
+        (orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk))], max_workers=threads)
     return grpc_server, port, health, RecoveryLoop(desk, database, recovery_interval, stale_after)

@@ -7,8 +7,8 @@ from storage import products as products_storage
 from storage.database import bind
 
 
-def create_server(address, database_url, workers=16):
+def create_server(address, database_url, threads=16):
     """Products server on `address` (port 0 picks one) over `database_url`; returns (server, port, health)."""
     database = bind(products_storage.database, database_url, products_storage.MODELS)
     return server.create_server(address, database, [
-        (products_pb2_grpc.add_ProductServiceServicer_to_server, ProductServicer())], max_workers=workers)
+        (products_pb2_grpc.add_ProductServiceServicer_to_server, ProductServicer())], max_workers=threads)
