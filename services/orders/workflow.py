@@ -71,7 +71,7 @@ class OrderDesk:
             raise
         if not confirmed:
             self._abandon(order)  # gives the stock back, unless a twin call with the same request_id placed it
-            if not Order.select().where((Order.id == order.id) & Order.stock_state.in_(Order.PLACED)).exists():
+            if not _is_placed(order.id):
                 raise Unavailable(INTERRUPTED)
         return self.get(order.id)
 
@@ -129,7 +129,7 @@ class OrderDesk:
         """
         (Order.update(stock_state=Order.ABANDONED)
          .where((Order.id == order.id) & (Order.stock_state == Order.RESERVING)).execute())
-        if Order.select().where((Order.id == order.id) & Order.stock_state.in_(Order.PLACED)).exists():
+        if _is_placed(order.id):
             return True
         if not self._try_release(order):
             return False
@@ -216,3 +216,8 @@ class OrderDesk:
         if settled:
             log.info('recovered orders', extra={'fields': {'settled': settled}})
         return settled
+
+
+def _is_placed(order_id):
+    """Whether the order was confirmed (by this call or a twin with its request_id), whatever came after."""
+    return Order.select().where((Order.id == order_id) & Order.stock_state.in_(Order.PLACED)).exists()
