@@ -97,12 +97,19 @@ class RequestInterceptor(grpc.ServerInterceptor):
 
     def __init__(self, database):
         self._database = database
+        self._handlers = {}  # method -> wrapped handler: the same for every call, so built once
 
     def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler  # health Watch and reflection streams pass through untouched
         method = handler_call_details.method
+        wrapped = self._handlers.get(method)
+        if wrapped is None:
+            handler = continuation(handler_call_details)
+            if handler is None or handler.unary_unary is None:
+                return handler  # an unknown method; health Watch and reflection streams pass through untouched
+            wrapped = self._handlers[method] = self._wrap(method, handler)
+        return wrapped
+
+    def _wrap(self, method, handler):
         behaviour = handler.unary_unary
         # Health checks must answer without the database (a probe is not a query).
         connection = contextlib.nullcontext if method.startswith('/grpc.') else self._database.connection_context

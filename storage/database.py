@@ -1,5 +1,6 @@
 """Database set-up from a URL, connection pooling, and the keyset-paging query shared by listings."""
 import datetime
+import weakref
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -119,3 +120,51 @@ class IdField(peewee.AutoField):
 class BaseModel(peewee.Model):
     """Common ancestor; each service's models subclass it with their own database proxy."""
     id = IdField()
+
+
+class Prepared:
+    """A query rendered to SQL once per database, then run with new values.
+
+    Peewee takes ~100 µs to render even a lookup by key, ten times what SQLite takes to run it, and the hot
+    paths (GetProduct, the stock and order writes) run the same few shapes over and over. `build` receives one
+    placeholder per value and returns the query; the values passed at run time must already be what the
+    database stores (ints, strings), since no field conversion is applied to them.
+    """
+
+    def __init__(self, build):
+        self._query = build(*[peewee.Value(_Slot(index), converter=False)
+                              for index in range(build.__code__.co_argcount)])
+        self._rendered = weakref.WeakKeyDictionary()  # database -> (sql, params, slots)
+
+    def cursor(self, *values):
+        database = self._query.model._meta.database
+        database = getattr(database, 'obj', database)  # through the DatabaseProxy
+        rendered = self._rendered.get(database)
+        if rendered is None:
+            sql, params = self._query.sql()
+            slots = [(position, param.index) for position, param in enumerate(params) if isinstance(param, _Slot)]
+            rendered = self._rendered[database] = (sql, params, slots)
+        sql, params, slots = rendered
+        params = list(params)
+        for position, index in slots:
+            params[position] = values[index]
+        return database.execute_sql(sql, params)
+
+    def rows(self, *values):
+        """Model instances of a SELECT of whole rows, each field converted as peewee would."""
+        model = self._query.model
+        fields = model._meta.sorted_fields
+        return [model(__no_default__=True, **{field.name: field.python_value(value)
+                                               for field, value in zip(fields, row)})
+                for row in self.cursor(*values)]
+
+    def count(self, *values):
+        """Rows changed by an UPDATE or DELETE."""
+        return self.cursor(*values).rowcount
+
+
+class _Slot:
+    """Marks where a run-time value goes among a rendered query's parameters."""
+
+    def __init__(self, index):
+        self.index = index

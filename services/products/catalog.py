@@ -5,7 +5,7 @@ import peewee
 
 from services.errors import AlreadyExists, FailedPrecondition, InsufficientStock, ProductNotFound
 from storage import catalog_index
-from storage.database import keyset_page, utcnow
+from storage.database import Prepared, keyset_page, utcnow
 from storage.products import Product, StockReservation, StockReservationLine, database
 
 
@@ -24,11 +24,14 @@ def create_product(fields):
     return Product.create(**_with_search_name(fields))
 
 
+_BY_ID = Prepared(lambda product_id: Product.select().where(Product.id == product_id))
+
+
 def get_product(product_id):
-    product = Product.get_or_none(Product.id == product_id)
-    if product is None:
+    found = _BY_ID.rows(product_id)
+    if not found:
         raise ProductNotFound(product_id)
-    return product
+    return found[0]
 
 
 def update_product(product_id, changes):
