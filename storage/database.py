@@ -126,18 +126,24 @@ class Prepared:
     """A query rendered to SQL once per database, then run with new values.
 
     Peewee takes ~100 µs to render even a lookup by key, ten times what SQLite takes to run it, and the hot
-    paths (GetProduct, the stock and order writes) run the same few shapes over and over. `build` receives one
-    placeholder per value and returns the query; the values passed at run time must already be what the
-    database stores (ints, strings), since no field conversion is applied to them.
+    paths (GetProduct, placing an order, taking stock) run the same few shapes over and over, some of them
+    while holding SQLite's single write lock. `build` receives one placeholder per value (`arity` of them,
+    by default its number of parameters) and returns the query. Values go to the driver as given, with
+    peewee's adapters but not through the fields' db_value: pass ints, strings, datetimes and Decimals
+    already rounded to their field.
     """
 
-    def __init__(self, build):
-        self._query = build(*[peewee.Value(_Slot(index), converter=False)
-                              for index in range(build.__code__.co_argcount)])
+    def __init__(self, build, arity=None):
+        arity = build.__code__.co_argcount if arity is None else arity
+        self._query = build(*[peewee.Value(_Slot(index), converter=False) for index in range(arity)])
         self._rendered = weakref.WeakKeyDictionary()  # database -> (sql, params, slots)
 
+    @property
+    def model(self):
+        return self._query.model
+
     def cursor(self, *values):
-        database = self._query.model._meta.database
+        database = self.model._meta.database
         database = getattr(database, 'obj', database)  # through the DatabaseProxy
         rendered = self._rendered.get(database)
         if rendered is None:
@@ -152,15 +158,39 @@ class Prepared:
 
     def rows(self, *values):
         """Model instances of a SELECT of whole rows, each field converted as peewee would."""
-        model = self._query.model
-        fields = model._meta.sorted_fields
-        return [model(__no_default__=True, **{field.name: field.python_value(value)
-                                               for field, value in zip(fields, row)})
+        fields = self.model._meta.sorted_fields
+        return [self.model(__no_default__=True, **{field.name: field.python_value(value)
+                                                    for field, value in zip(fields, row)})
                 for row in self.cursor(*values)]
 
     def count(self, *values):
         """Rows changed by an UPDATE or DELETE."""
         return self.cursor(*values).rowcount
+
+    def returned(self, *values):
+        """The rows of a RETURNING clause, read to the end: on SQLite a statement not stepped to its end
+        keeps its write open."""
+        return self.cursor(*values).fetchall()
+
+
+class PreparedInsert:
+    """A prepared INSERT of one whole row, returning its new id.
+
+    Every field but the id is given by name on each call: a default (a timestamp) would otherwise be rendered
+    once and frozen into the SQL."""
+
+    def __init__(self, model):
+        self._fields = [field for field in model._meta.sorted_fields if not field.primary_key]
+        self._insert = Prepared(
+            lambda *values: model.insert(dict(zip(self._fields, values))).returning(model._meta.primary_key),
+            arity=len(self._fields))
+
+    def __call__(self, **values):
+        """Insert a row of `values` (field name -> value); return its id."""
+        if values.keys() != {field.name for field in self._fields}:
+            raise TypeError(f'{self._insert.model.__name__} needs exactly these values: '
+                            f'{sorted(field.name for field in self._fields)}')
+        return self._insert.returned(*[values[field.name] for field in self._fields])[0][0]
 
 
 class _Slot:

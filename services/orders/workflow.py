@@ -12,13 +12,14 @@ or, if that try is still under way or was cut off by a crash, carries it on unde
 import logging
 import time
 import uuid
+from decimal import Decimal
 from typing import NamedTuple
 
 import peewee
 
 from services.errors import FailedPrecondition, InvalidArgument, NotFound, ProductNotFound, Unavailable
 from services.orders import rules
-from storage.database import keyset_page, utcnow
+from storage.database import Prepared, PreparedInsert, keyset_page, utcnow
 from storage.orders import Order, OrderItem, database
 
 log = logging.getLogger('services.orders')
@@ -65,34 +66,37 @@ class OrderDesk:
             self._abandon(order)
             raise
         try:
-            confirmed = self._confirm(order, reserved)
+            placed = self._confirm(order, reserved)
         except Exception:
             self._abandon(order)
             raise
-        if not confirmed:
+        if placed is None:
             self._abandon(order)  # gives the stock back, unless a twin call with the same request_id placed it
             if not _is_placed(order.id):
                 raise Unavailable(INTERRUPTED)
-        return self.get(order.id)
+            return self.get(order.id)
+        return placed
 
     def _intent(self, new_order):
         """The order row this placement works on: a new one, invisible until confirmed, or, when the
         request_id was seen before, the row of that earlier call, which this one finishes or returns."""
+        now = utcnow()
         fields = dict(reservation_id=uuid.uuid4().hex, customer_name=new_order.customer_name,
                       customer_email=new_order.customer_email, shipping_address=new_order.shipping_address,
-                      status='pending', stock_state=Order.RESERVING)
+                      total_amount=NO_AMOUNT, status='pending', stock_state=Order.RESERVING, created_at=now,
+                      updated_at=now, request_id=new_order.request_id or None, request_digest=None)
         if not new_order.request_id:
-            return Order.create(**fields)
-        digest = new_order.digest()
+            return _new_order(fields)
+        fields['request_digest'] = new_order.digest()
         deadline = time.monotonic() + self._settle_wait
         while True:
             earlier = Order.get_or_none(Order.request_id == new_order.request_id)
             if earlier is None:
                 try:
-                    return Order.create(request_id=new_order.request_id, request_digest=digest, **fields)
+                    return _new_order(fields)
                 except peewee.IntegrityError:  # a twin call with the same request_id got there first
                     continue
-            if earlier.request_digest != digest:
+            if earlier.request_digest != fields['request_digest']:
                 raise InvalidArgument('request_id', 'was already used for a different order; '
                                                     'use a new request_id for a new order',
                                       reason='REQUEST_ID_REUSED')
@@ -103,18 +107,19 @@ class OrderDesk:
             time.sleep(0.05)
 
     def _confirm(self, order, reserved):
-        """Record the reserved items and make the order visible; False if it is no longer being placed
-        (undone by recovery, refused, or confirmed by a twin call)."""
+        """Record the reserved items and make the order visible; return the placed order, or None if it is no
+        longer being placed (undone by recovery, refused, or confirmed by a twin call)."""
         items, total = rules.priced_items(reserved)
+        now = utcnow()
+        rows = [OrderItem(order=order.id, product_id=item.product_id, product_name=item.product_name,
+                          price=item.price, quantity=item.quantity, subtotal=item.subtotal) for item in items]
         with database.atomic():
-            confirmed = (Order.update(stock_state=Order.RESERVED, total_amount=total, updated_at=utcnow())
-                         .where((Order.id == order.id) & (Order.stock_state == Order.RESERVING)).execute())
-            if confirmed:
-                OrderItem.bulk_create([
-                    OrderItem(order=order, product_id=item.product_id, product_name=item.product_name,
-                              price=item.price, quantity=item.quantity, subtotal=item.subtotal)
-                    for item in items])
-        return bool(confirmed)
+            if not _CONFIRM.count(total, now, order.id):
+                return None
+            for row in rows:
+                row.id = _NEW_ITEM(**row.__data__)
+        order.stock_state, order.total_amount, order.updated_at = Order.RESERVED, total, now
+        return OrderRecord(order, rows)
 
     @staticmethod
     def _forget(order):
@@ -216,6 +221,19 @@ class OrderDesk:
         if settled:
             log.info('recovered orders', extra={'fields': {'settled': settled}})
         return settled
+
+
+NO_AMOUNT = Decimal('0.00')  # an order's total until its stock is reserved
+_NEW_ORDER = PreparedInsert(Order)
+_NEW_ITEM = PreparedInsert(OrderItem)
+_CONFIRM = Prepared(lambda total, now, order_id: Order
+                    .update(stock_state=Order.RESERVED, total_amount=total, updated_at=now)
+                    .where((Order.id == order_id) & (Order.stock_state == Order.RESERVING)))
+
+
+def _new_order(fields):
+    """Insert an order row of `fields` (every column but the id); return it."""
+    return Order(id=_NEW_ORDER(**fields), **fields)
 
 
 def _is_placed(order_id):

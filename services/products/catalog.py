@@ -5,7 +5,7 @@ import peewee
 
 from services.errors import AlreadyExists, FailedPrecondition, InsufficientStock, ProductNotFound
 from storage import catalog_index
-from storage.database import Prepared, keyset_page, utcnow
+from storage.database import Prepared, PreparedInsert, keyset_page, utcnow
 from storage.products import Product, StockReservation, StockReservationLine, database
 
 
@@ -65,6 +65,15 @@ def list_products(page, search=None):
     return ProductPage(products, last_id, total)
 
 
+_NEW_RESERVATION = PreparedInsert(StockReservation)
+_NEW_RESERVATION_LINE = PreparedInsert(StockReservationLine)
+# Takes the units if there are enough, and says what they were sold as, in one statement.
+_TAKE = Prepared(lambda quantity, product_id: Product
+                 .update(stock_quantity=Product.stock_quantity - quantity)
+                 .where((Product.id == product_id) & (Product.stock_quantity >= quantity))
+                 .returning(Product.name, Product.price))
+
+
 def reserve_stock(reservation_id, lines):
     """Take stock for every (product_id, quantity) line, all or none; return the reservation's lines.
 
@@ -73,16 +82,16 @@ def reserve_stock(reservation_id, lines):
     """
     try:
         with database.atomic():
-            reservation = StockReservation.create(reservation_id=reservation_id, state=StockReservation.RESERVED)
-            for product_id, quantity in sorted(lines):
-                _take(product_id, quantity)
-            products = {product.id: product for product in
-                        Product.select().where(Product.id.in_([product_id for product_id, _ in lines]))}
+            now = utcnow()
+            reservation = _NEW_RESERVATION(reservation_id=reservation_id, state=StockReservation.RESERVED,
+                                           created_at=now, updated_at=now)
+            sold_as = {product_id: _take(product_id, quantity) for product_id, quantity in sorted(lines)}
             rows = [StockReservationLine(reservation=reservation, position=position, product_id=product_id,
-                                         quantity=quantity, product_name=products[product_id].name,
-                                         unit_price=products[product_id].price)
+                                         quantity=quantity, product_name=sold_as[product_id][0],
+                                         unit_price=sold_as[product_id][1])
                     for position, (product_id, quantity) in enumerate(lines)]
-            StockReservationLine.bulk_create(rows)
+            for row in rows:
+                row.id = _NEW_RESERVATION_LINE(**row.__data__)
             return rows
     except peewee.IntegrityError:
         # The id was used before (or by a concurrent call that committed first).
@@ -90,13 +99,13 @@ def reserve_stock(reservation_id, lines):
 
 
 def _take(product_id, quantity):
-    taken = (Product.update(stock_quantity=Product.stock_quantity - quantity)
-             .where((Product.id == product_id) & (Product.stock_quantity >= quantity)).execute())
+    """Take `quantity` units; return the product's (name, price)."""
+    taken = _TAKE.returned(quantity, product_id)
     if not taken:
-        product = Product.get_or_none(Product.id == product_id)
-        if product is None:
-            raise ProductNotFound(product_id)
+        product = get_product(product_id)  # or ProductNotFound
         raise InsufficientStock(product_id, quantity, product.stock_quantity, product.name)
+    name, price = taken[0]
+    return name, Product.price.python_value(price)
 
 
 def _replay_reservation(reservation_id, lines):

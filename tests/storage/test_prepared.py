@@ -2,8 +2,10 @@
 models are bound to at the time."""
 from decimal import Decimal
 
+import pytest
+
 from storage import products as products_storage
-from storage.database import Prepared
+from storage.database import Prepared, PreparedInsert, utcnow
 from storage.products import Product
 from tests.conftest import bound_storage
 
@@ -42,3 +44,14 @@ def test_a_rebound_model_reads_its_new_database(database_url):
             assert [row.name for row in BY_ID.rows(ids[-1])] == [f'Only in {name}']
     with bound_storage(products_storage, database_url('one')):
         assert [row.name for row in BY_ID.rows(ids[0])] == ['Only in one']
+
+
+def test_insert_takes_every_column_and_returns_the_new_id(products_db):
+    insert = PreparedInsert(Product)
+    values = dict(name='Kite', search_name='kite', description='', price=Decimal('3.50'), stock_quantity=2,
+                  category='toys', created_at=utcnow(), updated_at=utcnow())
+    first, second = insert(**values), insert(**{**values, 'name': 'Kite 2'})
+    assert second == first + 1
+    assert Product.get_by_id(second).name == 'Kite 2' and Product.get_by_id(first).price == Decimal('3.50')
+    with pytest.raises(TypeError, match='created_at'):  # a default would be frozen into the SQL
+        insert(**{name: value for name, value in values.items() if name != 'created_at'})
