@@ -233,7 +233,8 @@ _CONFIRM = Prepared(lambda total, now, order_id: Order
 
 def _new_order(fields):
     """Insert an order row of `fields` (every column but the id); return it."""
-    return Order(id=_NEW_ORDER(**fields), **fields)
+    with database.atomic():  # a transaction, so that on SQLite it waits its turn with the other writers
+        return Order(id=_NEW_ORDER(**fields), **fields)
 
 
 def _is_placed(order_id):
