@@ -11,6 +11,8 @@ import peewee
 
 # Fewer characters than a trigram cannot be looked up in a trigram index.
 MIN_INDEXED_LENGTH = 3
+# Aliased to its own name, so that query plans name it.
+_INDEX = peewee.Table('product_search').alias('product_search')
 
 _SQLITE_SCHEMA = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS product_search USING fts5("
@@ -63,12 +65,33 @@ def install(database):
             database.execute_sql("INSERT INTO product_search(product_search) VALUES ('rebuild')")
 
 
-def name_contains(product, text):
-    """A condition on `product` (the model): its folded name contains `text` (already folded)."""
+def search(product, text, conditions):
+    """The products (`product`, the model) whose folded name contains `text` (already folded; '' for any)
+    and that meet every one of `conditions`: (query, the column to page it by, how many there are).
+
+    On SQLite, from 3 characters, the query starts from the FTS5 index, which yields the matching ids
+    in order, so that a page stops after its rows instead of first collecting every match (as an
+    `id IN (...)` condition does); with no other condition, the index alone counts the matches,
+    without reading a product.
+    """
     if len(text) < MIN_INDEXED_LENGTH or not _is_sqlite(product._meta.database):
-        return product.search_name.contains(text)  # LIKE, wildcards escaped; pg_trgm's index serves it
+        if text:  # LIKE, wildcards escaped; pg_trgm's index serves it
+            conditions = [*conditions, product.search_name.contains(text)]
+        query = product.select().where(*conditions) if conditions else product.select()
+        return query, product.id, query.count()
     phrase = '"' + text.replace('"', '""') + '"'  # a quoted FTS5 string: its trigrams in a row
-    return product.id.in_(peewee.SQL('(SELECT rowid FROM product_search WHERE product_search MATCH ?)', [phrase]))
+    matching_ids = _INDEX.select(_INDEX.c.rowid.alias('id')).where(
+        peewee.Expression(_INDEX.c.product_search, 'MATCH', phrase))
+    matches = matching_ids.alias('matches')
+    # CROSS JOIN keeps the index in the outer loop: SQLite could otherwise walk a category's index and
+    # run the full-text query once per product in it.
+    query = product.select().from_(peewee.Join(matches, product, peewee.JOIN.CROSS, on=product.id == matches.c.id))
+    if not conditions:
+        return query, matches.c.id, matching_ids.select(peewee.fn.COUNT(peewee.SQL('*'))).scalar(product._meta.database)
+    # Counted as `id IN (...)`, which lets SQLite look each match up in the category's index, half the
+    # time of reading each matching product as the join does.
+    total = product.select().where(product.id.in_(matching_ids), *conditions).count()
+    return query.where(*conditions), matches.c.id, total
 
 
 def product_total(database):

@@ -50,18 +50,19 @@ def delete_product(product_id):
 
 def list_products(page, search=None):
     """A page of products in id order, optionally narrowed by a rules.SearchFilter."""
-    query = Product.select()
-    if search is not None:
-        if search.q:
-            query = query.where(catalog_index.name_contains(Product, search.q.casefold()))
-        if search.category:
-            query = query.where(Product.category == search.category)
-        if search.min_price is not None:
-            query = query.where(Product.price >= search.min_price)
-        if search.max_price is not None:
-            query = query.where(Product.price <= search.max_price)
-    products, last_id = keyset_page(query, Product.id, page.size, page.after)
-    total = query.count() if search is not None else catalog_index.product_total(database)
+    if search is None:
+        products, last_id = keyset_page(Product.select(), Product.id, page.size, page.after)
+        return ProductPage(products, last_id, catalog_index.product_total(database))
+    conditions = []
+    if search.category:
+        conditions.append(Product.category == search.category)
+    if search.min_price is not None:
+        conditions.append(Product.price >= search.min_price)
+    if search.max_price is not None:
+        conditions.append(Product.price <= search.max_price)
+    query, key, total = catalog_index.search(Product, search.q.casefold(), conditions)
+    # When nothing matches, a page would read every candidate to find none.
+    products, last_id = keyset_page(query, key, page.size, page.after) if total else ([], None)
     return ProductPage(products, last_id, total)
 
 

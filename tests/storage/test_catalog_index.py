@@ -20,19 +20,29 @@ FIELDS = {'price': Decimal('1.00'), 'stock_quantity': 1, 'category': 'other'}
 TEXT = st.text(alphabet='abcAB éÉß"\'%_ -', min_size=0, max_size=12)
 
 
-def found(q):
-    """Names the search finds for `q`, in id order, with the total it reports."""
-    page = catalog.list_products(PageRequest(100, None), search_filter(q, '', '', ''))
-    return [product.name for product in page.products], page.total_size
+def found(q, category=''):
+    """Names the search finds for `q` (and `category`), in id order over pages of 2, with the total the
+    pages report."""
+    names, totals, after = [], set(), None
+    while True:
+        page = catalog.list_products(PageRequest(2, after), search_filter(q, category, '', ''))
+        names += [product.name for product in page.products]
+        totals.add(page.total_size)
+        if page.last_id is None:
+            (total,) = totals  # the same on every page
+            return names, total
+        after = page.last_id
 
 
-@given(names=st.lists(TEXT.filter(str.strip), min_size=1, max_size=8), q=TEXT.filter(str.strip))
-def test_search_finds_exactly_the_names_that_contain_the_query(products_db, names, q):
+@given(names=st.lists(st.tuples(TEXT.filter(str.strip), st.sampled_from(['other', 'toys'])), min_size=1, max_size=8),
+       q=TEXT.filter(str.strip), category=st.sampled_from(['', 'toys']))
+def test_search_finds_exactly_the_names_that_contain_the_query(products_db, names, q, category):
     Product.delete().execute()
-    for name in names:
-        catalog.create_product({'name': name.strip(), **FIELDS})
-    expected = [name.strip() for name in names if q.strip().casefold() in name.strip().casefold()]
-    assert found(q) == (expected, len(expected))
+    for name, in_category in names:
+        catalog.create_product({'name': name.strip(), **FIELDS, 'category': in_category})
+    expected = [name.strip() for name, in_category in names
+                if q.strip().casefold() in name.strip().casefold() and category in ('', in_category)]
+    assert found(q, category) == (expected, len(expected))
 
 
 def test_the_index_follows_renames_and_deletions(products_db):
@@ -92,12 +102,14 @@ def test_a_catalogue_made_before_the_index_gets_it_filled_at_start(database_url)
 
 
 def test_a_substring_search_is_answered_from_the_index(products_db):
-    query = Product.select(Product.id).where(catalog_index.name_contains(Product, 'lamp'))
-    sql, params = query.sql()
+    query, key, _total = catalog_index.search(Product, 'lamp', [Product.price > 1])
     if isinstance(products_db, peewee.SqliteDatabase):
+        sql, params = query.order_by(key).limit(21).sql()  # a page
         plan = products_db.execute_sql(f'EXPLAIN QUERY PLAN {sql}', params).fetchall()
         assert any('VIRTUAL TABLE INDEX' in row[-1] and 'product_search' in row[-1] for row in plan), plan
+        assert not any('TEMP B-TREE' in row[-1] for row in plan), plan  # ids come in order: a page stops early
     else:
+        sql, params = query.sql()
         with products_db.atomic():  # a tiny table would be scanned: ask what the index would do
             products_db.execute_sql('SET LOCAL enable_seqscan = off')
             plan = products_db.execute_sql(f'EXPLAIN {sql}', params).fetchall()
