@@ -52,8 +52,10 @@ class SqliteWriters:
     1, 2, 5, ... up to 100 ms at a time, while newcomers may take the lock in between: at 32 concurrent
     orders, a few waited half a second. Waiting here instead, on a thread lock and then a kernel file lock
     (flock) on `<database>-writers`, wakes the next writer as soon as the lock is free. A process that dies
-    holding it releases it with its file. The busy timeout stays, for writers that do not queue here (a
-    statement outside a transaction, another program).
+    holding it releases it with its file. The wait has no time limit: a transaction here runs local
+    statements only (no call to another service happens inside one), so only a process stopped while
+    holding its turn could keep the others waiting. The busy timeout stays, for writers that do not queue
+    here (a statement outside a transaction, another program).
     """
 
     def __init__(self, path):
