@@ -17,7 +17,7 @@ from grpc_status import rpc_status
 from playhouse.pool import MaxConnectionsExceeded
 
 from services import errors
-from services.settings import MAX_MESSAGE_BYTES
+from services.settings import MAX_MESSAGE_BYTES, THREADS_PER_WORKER
 
 log = logging.getLogger('services')
 
@@ -144,7 +144,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
             response_serializer=handler.response_serializer)
 
 
-def create_server(address, database, services, max_workers=16):
+def create_server(address, database, services, max_workers=THREADS_PER_WORKER):
     """Build a server with `services` (pairs of add_XServicer_to_server and servicer), health and reflection.
 
     Returns (server, bound port, health servicer). Binding port 0 picks a free port, as the tests do.

@@ -10,6 +10,7 @@ from services import server
 from services.orders.servicer import OrderServicer
 from services.orders.stock_client import StockClient
 from services.orders.workflow import OrderDesk
+from services.settings import THREADS_PER_WORKER
 from storage import orders as orders_storage
 from storage.database import bind
 
@@ -48,7 +49,7 @@ class RecoveryLoop:
                 return
 
 
-def create_server(address, database_url, products_address, products_timeout=5.0, threads=16,
+def create_server(address, database_url, products_address, products_timeout=5.0, threads=THREADS_PER_WORKER,
                   recovery_interval=10.0, stale_after=None):
     """Orders server on `address` (port 0 picks one); returns (server, port, health, recovery loop).
 
