@@ -27,6 +27,18 @@ POOL_SIZE = 32
 SCHEMA_LOCK = 7_114_046
 
 
+# ?synchronous= in a SQLite URL: 'normal' survives a crash of the process, 'full' (an fsync per commit, ~10x
+# slower here) also a power loss or an OS crash; docs/performance.md has the figures.
+SQLITE_SYNCHRONOUS = ('normal', 'full')
+
+
+def _synchronous(params):
+    value = str(params.pop('synchronous', SQLITE_PRAGMAS['synchronous'])).lower()
+    if value not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f'synchronous={value!r} in the SQLite URL: use one of {", ".join(SQLITE_SYNCHRONOUS)}')
+    return value
+
+
 def open_database(url):
     """Return an unconnected, pooled database for a sqlite:/// or postgresql:// URL."""
     scheme = urlparse(url).scheme
@@ -38,7 +50,7 @@ def open_database(url):
             raise ValueError('SQLite needs a file path, e.g. sqlite:///data/products.db')
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return QueuedSqliteDatabase(
-            path, pragmas=SQLITE_PRAGMAS, lock_type='IMMEDIATE',
+            path, pragmas={**SQLITE_PRAGMAS, 'synchronous': _synchronous(params)}, lock_type='IMMEDIATE',
             max_connections=POOL_SIZE, stale_timeout=300, check_same_thread=False, **params)
     if scheme in ('postgres', 'postgresql'):
         return PooledPostgresqlDatabase(max_connections=POOL_SIZE, stale_timeout=300, **params)
