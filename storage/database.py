@@ -1,4 +1,5 @@
-"""Database set-up from a URL, connection pooling, and the keyset-paging query shared by listings."""
+"""Database set-up from a URL, connection pooling, the SQLite writers' queue, prepared queries for the hot paths,
+and the keyset-paging query shared by listings."""
 import datetime
 import fcntl
 import os
