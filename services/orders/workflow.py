@@ -80,11 +80,10 @@ class OrderDesk:
     def _intent(self, new_order):
         """The order row this placement works on: a new one, invisible until confirmed, or, when the
         request_id was seen before, the row of that earlier call, which this one finishes or returns."""
-        now = utcnow()
         fields = dict(reservation_id=uuid.uuid4().hex, customer_name=new_order.customer_name,
                       customer_email=new_order.customer_email, shipping_address=new_order.shipping_address,
-                      total_amount=NO_AMOUNT, status='pending', stock_state=Order.RESERVING, created_at=now,
-                      updated_at=now, request_id=new_order.request_id or None, request_digest=None)
+                      total_amount=NO_AMOUNT, status='pending', stock_state=Order.RESERVING,
+                      request_id=new_order.request_id or None, request_digest=None)
         if not new_order.request_id:
             return _new_order(fields)
         fields['request_digest'] = new_order.digest()
@@ -232,7 +231,12 @@ _CONFIRM = Prepared(lambda total, now, order_id: Order
 
 
 def _new_order(fields):
-    """Insert an order row of `fields` (every column but the id); return it."""
+    """Insert an order row of `fields` (every column but the id and the timestamps); return it.
+
+    Stamped here, at the insert: a retry that waited for an earlier try must not write a created_at that
+    recovery would already take for a stale placement."""
+    now = utcnow()
+    fields = {**fields, 'created_at': now, 'updated_at': now}
     with database.atomic():  # a transaction, so that on SQLite it waits its turn with the other writers
         return Order(id=_NEW_ORDER(**fields), **fields)
 
