@@ -11,10 +11,11 @@ ORDERS_DATABASE_URL = 'sqlite:///data/orders.db'
 # The largest request either server reads (gRPC answers RESOURCE_EXHAUSTED above it) and the largest REST body Envoy
 # takes (413 above it). A JSON body is never smaller than its protobuf, so whatever Envoy passes on fits.
 MAX_MESSAGE_BYTES = 1024 * 1024
-# Threads serving calls in each worker process. Calls beyond them wait in gRPC's queue. More threads only
-# fight over the GIL: at 32 clients on 2 cores, 4 threads served 23% more GetProduct calls than 16 (34% on
-# PostgreSQL) and as many orders (docs/performance.md). Raise it when calls mostly wait on a slow remote database.
-THREADS_PER_WORKER = 4
+# Threads per worker process that run database statements while its event loop serves other calls. 0: statements
+# run on the loop itself, fastest when the database answers in well under a millisecond (SQLite; a PostgreSQL
+# nearby): a pool cost a third of GetProduct's throughput on a local PostgreSQL (docs/performance.md). Give a
+# pool to a worker whose database is far away, so that one slow round trip does not hold every call.
+DATABASE_THREADS = 0
 
 
 def service_parser(description, environ, prefix, address, database_url):
@@ -28,8 +29,10 @@ def service_parser(description, environ, prefix, address, database_url):
     parser.add_argument('--workers', type=int, default=int(environ.get(f'{prefix}_WORKERS', os.cpu_count() or 1)),
                         help=f'worker processes sharing the port, one core each '
                              f'(env {prefix}_WORKERS, default: the number of cores, %(default)s)')
-    parser.add_argument('--threads', type=int, default=int(environ.get(f'{prefix}_THREADS', THREADS_PER_WORKER)),
-                        help=f'threads serving calls in each worker (env {prefix}_THREADS, default %(default)s)')
+    parser.add_argument('--database-threads', type=int,
+                        default=int(environ.get(f'{prefix}_DATABASE_THREADS', DATABASE_THREADS)),
+                        help=f'threads per worker running database statements; 0 runs them on the event loop, '
+                             f'best for a database nearby (env {prefix}_DATABASE_THREADS, default %(default)s)')
     parser.add_argument('--grace', type=float, default=float(environ.get(f'{prefix}_GRACE_SECONDS', 10)),
                         help='seconds calls in flight get to finish on SIGTERM (default %(default)s)')
     parser.add_argument('--log-level', default=environ.get('LOG_LEVEL', 'INFO'))

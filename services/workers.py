@@ -7,6 +7,7 @@ gracefully on its own), restarts a worker that dies while the service runs, and 
 failure if the workers cannot start. Workers die with the parent (PR_SET_PDEATHSIG), so a parent killed
 with SIGKILL leaves no worker behind.
 """
+import asyncio
 import ctypes
 import logging
 import os
@@ -102,13 +103,16 @@ def run(count, work):
 
 def run_service(name, storage_module, args, start):
     """What both services do at start-up: make the schema once (on a new database the workers would all
-    create it at once), reserve the port, then run `args.workers` workers, each serving what
-    start(address) returns, (grpc server, port, health, callbacks run once it stopped), until SIGTERM."""
-    server.start_or_exit(name, lambda: prepare_schema(storage_module, args.database_url))
+    create it at once), reserve the port, then run `args.workers` workers, each with its own event loop
+    serving what `await start(address)` returns, (grpc server, port, health, coroutine functions awaited
+    once it stopped), until SIGTERM."""
+    with server.exit_on_start_failure(name):
+        prepare_schema(storage_module, args.database_url)
     address, _held = reserve_port(args.address)
 
-    def work():
-        grpc_server, port, health, on_stop = server.start_or_exit(name, lambda: start(address))
-        server.serve(grpc_server, health, args.grace, name, port, on_stop=on_stop)
+    async def serve():
+        with server.exit_on_start_failure(name):
+            grpc_server, port, health, on_stop = await start(address)
+        await server.serve(grpc_server, health, args.grace, name, port, on_stop=on_stop)
 
-    sys.exit(run(args.workers, work))
+    sys.exit(run(args.workers, lambda: asyncio.run(serve())))

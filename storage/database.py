@@ -67,8 +67,10 @@ class SqliteWriters:
     (flock) on `<database>-writers`, wakes the next writer as soon as the lock is free. A process that dies
     holding it releases it with its file. The wait has no time limit: a transaction here runs local
     statements only (no call to another service happens inside one), so only a process stopped while
-    holding its turn could keep the others waiting. The busy timeout stays, for writers that do not queue
-    here (a statement outside a transaction, another program).
+    holding its turn could keep the others waiting. A service waits here on its event loop (see
+    services.server.DatabaseSteps), so its worker serves nothing else meanwhile: one more reason for
+    transactions to stay short. The busy timeout stays, for writers that do not queue here (a statement
+    outside a transaction, another program).
     """
 
     def __init__(self, path):

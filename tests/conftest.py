@@ -19,6 +19,7 @@ from services.products.service import create_server as create_products_server
 from storage import orders as orders_storage
 from storage import products as products_storage
 from storage.database import bind
+from tests.servers import event_loop, serving
 
 # Which database backend the whole suite runs on: 'sqlite' (the default) or the postgresql:// URL of a
 # server where each test gets fresh databases. `make test` runs the suite once with each.
@@ -116,29 +117,27 @@ def orders_db(database_url):
 
 
 @pytest.fixture
+def loop():
+    """An event loop in a thread of its own, for the async parts of our services called from a test."""
+    with event_loop() as loop:
+        yield loop
+
+
+@pytest.fixture
 def products_address(database_url):
     """A real Products server on a free port over a fresh database."""
-    server, port, _health = create_products_server('127.0.0.1:0', database_url('products'))
-    server.start()
-    yield f'127.0.0.1:{port}'
-    server.stop(0).wait()
+    with serving(create_products_server('127.0.0.1:0', database_url('products'))) as (_server, port, _health):
+        yield f'127.0.0.1:{port}'
     products_storage.database.close_all()
 
 
 @pytest.fixture
-def orders_server(database_url, products_address):
-    """A real Orders server talking to the real Products server; yields (address, recovery loop)."""
-    server, port, _health, recovery = create_orders_server(
-        '127.0.0.1:0', database_url('orders'), products_address, products_timeout=2.0)
-    server.start()
-    yield f'127.0.0.1:{port}', recovery
-    server.stop(0).wait()
+def orders_address(database_url, products_address):
+    """A real Orders server talking to the real Products server."""
+    with serving(create_orders_server('127.0.0.1:0', database_url('orders'), products_address,
+                                      products_timeout=2.0)) as (_server, port, _health, _recovery):
+        yield f'127.0.0.1:{port}'
     orders_storage.database.close_all()
-
-
-@pytest.fixture
-def orders_address(orders_server):
-    return orders_server[0]
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ def main():
     server.configure_logging(args.log_level)
     stale_after = args.stale_after and datetime.timedelta(seconds=float(args.stale_after))
 
-    def start(address):
-        grpc_server, port, health, recovery = create_server(
-            address, args.database_url, args.products_address, args.products_timeout, args.threads,
+    async def start(address):
+        grpc_server, port, health, recovery = await create_server(
+            address, args.database_url, args.products_address, args.products_timeout, args.database_threads,
             args.recovery_interval, stale_after)
         recovery.start()
         return grpc_server, port, health, [recovery.stop]

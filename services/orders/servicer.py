@@ -54,11 +54,12 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     def __init__(self, desk):
         self._desk = desk
 
-    def CreateOrder(self, request, context):
+    # Calls that reach Products are coroutines; the others are database steps (services.server.DatabaseSteps).
+    async def CreateOrder(self, request, context):
         new_order = rules.new_order(request.customer_name, request.customer_email, request.shipping_address,
                                     [(item.product_id, item.quantity) for item in request.items],
                                     request.request_id)
-        return order_message(self._desk.place(new_order))
+        return order_message(await self._desk.place(new_order))
 
     def GetOrder(self, request, context):
         return order_message(self._desk.get(order_id(request.id)))
@@ -69,11 +70,11 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         page = self._desk.list(page_request(request.page_size, request.page_token, listing), status=status)
         return orders_pb2.ListOrdersResponse(**page_fields(page, listing))
 
-    def UpdateOrderStatus(self, request, context):
-        return order_message(self._desk.change_status(order_id(request.id), status_name(request.status)))
+    async def UpdateOrderStatus(self, request, context):
+        return order_message(await self._desk.change_status(order_id(request.id), status_name(request.status)))
 
-    def CancelOrder(self, request, context):
-        return order_message(self._desk.cancel(order_id(request.id)))
+    async def CancelOrder(self, request, context):
+        return order_message(await self._desk.cancel(order_id(request.id)))
 
     def GetOrdersByCustomer(self, request, context):
         email = rules.email_address(request.email, 'email')

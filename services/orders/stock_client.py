@@ -24,29 +24,29 @@ class StockUnavailable(Unavailable):
 
 
 class StockClient:
-    """Reserve and release stock by reservation id; every call carries a deadline."""
+    """Reserve and release stock by reservation id over a grpc.aio channel; every call carries a deadline."""
 
     def __init__(self, channel, timeout):
         self._stub = products_pb2_grpc.ProductServiceStub(channel)
         self._timeout = timeout
 
-    def reserve(self, reservation_id, lines):
+    async def reserve(self, reservation_id, lines):
         """Take stock for (product_id, quantity) lines, all or none; raise InsufficientStock,
         ProductNotFound or FailedPrecondition when nothing was taken, StockUnavailable when unsure."""
         request = products_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
             products_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines])
         try:
-            response = self._stub.ReserveStock(request, timeout=self._timeout)
+            response = await self._stub.ReserveStock(request, timeout=self._timeout)
         except grpc.RpcError as error:
             raise _domain_error(error) from None
         return [ReservedLine(line.product_id, line.quantity, line.product_name, Decimal(line.unit_price))
                 for line in response.lines]
 
-    def release(self, reservation_id):
+    async def release(self, reservation_id):
         """Give a reservation's stock back (idempotent); raise StockUnavailable when unsure."""
         request = products_pb2.ReleaseStockRequest(reservation_id=reservation_id)
         try:
-            return self._stub.ReleaseStock(request, timeout=self._timeout).released_now
+            return (await self._stub.ReleaseStock(request, timeout=self._timeout)).released_now
         except grpc.RpcError as error:
             raise _domain_error(error) from None
 

@@ -9,6 +9,7 @@ row decides between confirming and undoing a placement, so two parties can never
 A retry carrying the same request_id (AIP-155) finds the row of the first try and returns its order,
 or, if that try is still under way or was cut off by a crash, carries it on under the same reservation id.
 """
+import asyncio
 import logging
 import time
 import uuid
@@ -39,45 +40,51 @@ class OrderPage(NamedTuple):
 
 
 class OrderDesk:
-    """The order operations; `stock` is a StockClient (or anything with its reserve/release)."""
+    """The order operations. `stock` is a StockClient (or anything with its async reserve/release); `steps` a
+    services.server.DatabaseSteps, which runs each database step with a connection. No step awaits anything,
+    so no transaction is ever open while a call to Products is."""
 
-    def __init__(self, stock, settle_wait=5.0):
+    def __init__(self, stock, steps, settle_wait=5.0):
         self._stock = stock
+        self._steps = steps
         self._settle_wait = settle_wait  # how long a retry waits for an earlier try being undone
 
-    def place(self, new_order):
+    async def place(self, new_order):
         """Place the order, or, for a request_id already placed, return that order (its stock taken once)."""
-        order = self._intent(new_order)
+        return await _to_the_end(self._place(new_order))
+
+    async def _place(self, new_order):
+        order = await self._intent(new_order)
         if order.stock_state != Order.RESERVING:
-            return self.get(order.id)
+            return await self._steps.run(self.get, order.id)
         try:
-            reserved = self._stock.reserve(order.reservation_id, new_order.items)
+            reserved = await self._stock.reserve(order.reservation_id, new_order.items)
         except ProductNotFound as error:
-            self._forget(order)
+            await self._steps.run(_forget, order.id)
             index = [product_id for product_id, _ in new_order.items].index(error.product_id)
             raise InvalidArgument(f'items[{index}].product_id', f'product {error.product_id} does not exist',
                                   reason=error.reason, product_id=error.product_id) from None
         except FailedPrecondition as refusal:  # a definite refusal, such as too little stock: nothing was taken
-            self._forget(order)
+            await self._steps.run(_forget, order.id)
             if refusal.reason == 'RESERVATION_RELEASED':  # recovery undid the try this retry carried on
                 raise Unavailable(INTERRUPTED) from None
             raise
         except Exception:  # no definite answer: the stock may have been taken
-            self._abandon(order)
+            await self._abandon(order)
             raise
         try:
-            placed = self._confirm(order, reserved)
+            placed = await self._steps.run(_confirm, order, reserved)
         except Exception:
-            self._abandon(order)
+            await self._abandon(order)
             raise
         if placed is None:
-            self._abandon(order)  # gives the stock back, unless a twin call with the same request_id placed it
-            if not _is_placed(order.id):
+            await self._abandon(order)  # gives the stock back, unless a twin call with the same request_id placed it
+            if not await self._steps.run(_is_placed, order.id):
                 raise Unavailable(INTERRUPTED)
-            return self.get(order.id)
+            return await self._steps.run(self.get, order.id)
         return placed
 
-    def _intent(self, new_order):
+    async def _intent(self, new_order):
         """The order row this placement works on: a new one, invisible until confirmed, or, when the
         request_id was seen before, the row of that earlier call, which this one finishes or returns."""
         fields = dict(reservation_id=uuid.uuid4().hex, customer_name=new_order.customer_name,
@@ -85,64 +92,39 @@ class OrderDesk:
                       total_amount=NO_AMOUNT, status='pending', stock_state=Order.RESERVING,
                       request_id=new_order.request_id or None, request_digest=None)
         if not new_order.request_id:
-            return _new_order(fields)
+            return await self._steps.run(_new_order, fields)
         fields['request_digest'] = new_order.digest()
         deadline = time.monotonic() + self._settle_wait
         while True:
-            earlier = Order.get_or_none(Order.request_id == new_order.request_id)
-            if earlier is None:
-                try:
-                    return _new_order(fields)
-                except peewee.IntegrityError:  # a twin call with the same request_id got there first
-                    continue
-            if earlier.request_digest != fields['request_digest']:
+            order = await self._steps.run(_earlier_or_new, fields)
+            if order is None:  # a twin call with the same request_id got there first: read its row
+                continue
+            if order.request_digest != fields['request_digest']:
                 raise InvalidArgument('request_id', 'was already used for a different order; '
                                                     'use a new request_id for a new order',
                                       reason='REQUEST_ID_REUSED')
-            if earlier.stock_state != Order.ABANDONED:
-                return earlier  # placed (a replay) or still being placed (reserving again is idempotent)
+            if order.stock_state != Order.ABANDONED:
+                return order  # new, placed (a replay) or still being placed (reserving again is idempotent)
             if time.monotonic() > deadline:
                 raise Unavailable('an earlier try of this order is still being undone; try again shortly')
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
 
-    def _confirm(self, order, reserved):
-        """Record the reserved items and make the order visible; return the placed order, or None if it is no
-        longer being placed (undone by recovery, refused, or confirmed by a twin call)."""
-        items, total = rules.priced_items(reserved)
-        now = utcnow()
-        rows = [OrderItem(order=order.id, product_id=item.product_id, product_name=item.product_name,
-                          price=item.price, quantity=item.quantity, subtotal=item.subtotal) for item in items]
-        with database.atomic():
-            if not _CONFIRM.count(total, now, order.id):
-                return None
-            for row in rows:
-                row.id = _NEW_ITEM(**row.__data__)
-        order.stock_state, order.total_amount, order.updated_at = Order.RESERVED, total, now
-        return OrderRecord(order, rows)
-
-    @staticmethod
-    def _forget(order):
-        """Drop a placement that Products refused outright (nothing was taken)."""
-        Order.delete().where((Order.id == order.id) & (Order.stock_state == Order.RESERVING)).execute()
-
-    def _abandon(self, order):
+    async def _abandon(self, order):
         """Undo an unfinished placement; True if done, False if the stock release has to wait for recovery.
 
         The row is first marked abandoned, which no confirmation can follow: from then on, the stock
         is surely not the order's and can be given back. A row that was confirmed meanwhile is left alone.
         """
-        (Order.update(stock_state=Order.ABANDONED)
-         .where((Order.id == order.id) & (Order.stock_state == Order.RESERVING)).execute())
-        if _is_placed(order.id):
+        if await self._steps.run(_mark_abandoned, order.id):
             return True
-        if not self._try_release(order):
+        if not await self._try_release(order):
             return False
-        Order.delete().where((Order.id == order.id) & (Order.stock_state == Order.ABANDONED)).execute()
+        await self._steps.run(_drop_abandoned, order.id)
         return True
 
-    def _try_release(self, order):
+    async def _try_release(self, order):
         try:
-            self._stock.release(order.reservation_id)
+            await self._stock.release(order.reservation_id)
             return True
         except Unavailable:
             log.warning('stock release deferred to recovery', extra={'fields': {'order_id': order.id}})
@@ -173,17 +155,23 @@ class OrderDesk:
             items[item.order_id].append(item)
         return OrderPage([OrderRecord(order, items[order.id]) for order in orders], last_id, query.count())
 
-    def change_status(self, order_id, status):
+    async def change_status(self, order_id, status):
         """Move an order to `status`; CANCELLED is a cancellation, with its stock given back."""
         if status == 'cancelled':
-            return self.cancel(order_id)
+            return await self.cancel(order_id)
+        return await self._steps.run(self._advance, order_id, status)
+
+    def _advance(self, order_id, status):
         self._transition(order_id, status)
         return self.get(order_id)
 
-    def cancel(self, order_id):
-        order = self._transition(order_id, 'cancelled', stock_state=Order.RELEASING)
-        self._release(order)
-        return self.get(order_id)
+    async def cancel(self, order_id):
+        return await _to_the_end(self._cancel(order_id))
+
+    async def _cancel(self, order_id):
+        order = await self._steps.run(self._transition, order_id, 'cancelled', stock_state=Order.RELEASING)
+        await self._release(order)
+        return await self._steps.run(self.get, order_id)
 
     def _transition(self, order_id, target, **changes):
         """One conditional UPDATE from the status just read; if another call moved it first, judge again."""
@@ -196,30 +184,33 @@ class OrderDesk:
             if moved:
                 return current
 
-    def _release(self, order):
+    async def _release(self, order):
         """Give a cancelled order's stock back and record it; True if done."""
-        if not self._try_release(order):
+        if not await self._try_release(order):
             return False
-        (Order.update(stock_state=Order.RELEASED)
-         .where((Order.id == order.id) & (Order.stock_state == Order.RELEASING)).execute())
+        await self._steps.run(_mark_released, order.id)
         return True
 
-    def recover(self, stale_after):
+    async def recover(self, stale_after):
         """Finish what a crash or an outage left: placements older than `stale_after` (a timedelta)
         are undone, cancellations get their stock back. Returns how many orders it settled."""
         settled = 0
-        cutoff = utcnow() - stale_after
-        unfinished = (((Order.stock_state == Order.RESERVING) & (Order.created_at < cutoff))
-                      | (Order.stock_state == Order.ABANDONED))
-        # Read each list whole before writing: on SQLite a SELECT still being stepped holds a read snapshot,
-        # and writing from it after another connection committed fails at once ("database is locked").
-        for order in list(Order.select().where(unfinished)):
-            settled += self._abandon(order)
-        for order in list(Order.select().where(Order.stock_state == Order.RELEASING)):
-            settled += self._release(order)
+        unfinished, releasing = await self._steps.run(_unfinished, utcnow() - stale_after)
+        for order in unfinished:
+            settled += await self._abandon(order)
+        for order in releasing:
+            settled += await self._release(order)
         if settled:
             log.info('recovered orders', extra={'fields': {'settled': settled}})
         return settled
+
+
+async def _to_the_end(work):
+    """Await the coroutine `work` to its end even if the caller is cancelled (the client went away or its
+    deadline passed): a placement or a cancellation cut off halfway would hold stock until recovery."""
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())  # its outcome counts as seen
+    return await asyncio.shield(task)
 
 
 NO_AMOUNT = Decimal('0.00')  # an order's total until its stock is reserved
@@ -239,6 +230,65 @@ def _new_order(fields):
     fields = {**fields, 'created_at': now, 'updated_at': now}
     with database.atomic():  # a transaction, so that on SQLite it waits its turn with the other writers
         return Order(id=_NEW_ORDER(**fields), **fields)
+
+
+def _earlier_or_new(fields):
+    """The row of an earlier try with fields' request_id, else a new row of `fields`; None if a twin call
+    inserted its row between the two."""
+    earlier = Order.get_or_none(Order.request_id == fields['request_id'])
+    if earlier is not None:
+        return earlier
+    try:
+        return _new_order(fields)
+    except peewee.IntegrityError:
+        return None
+
+
+def _confirm(order, reserved):
+    """Record the reserved items and make the order visible; return the placed order, or None if it is no
+    longer being placed (undone by recovery, refused, or confirmed by a twin call)."""
+    items, total = rules.priced_items(reserved)
+    now = utcnow()
+    rows = [OrderItem(order=order.id, product_id=item.product_id, product_name=item.product_name,
+                      price=item.price, quantity=item.quantity, subtotal=item.subtotal) for item in items]
+    with database.atomic():
+        if not _CONFIRM.count(total, now, order.id):
+            return None
+        for row in rows:
+            row.id = _NEW_ITEM(**row.__data__)
+    order.stock_state, order.total_amount, order.updated_at = Order.RESERVED, total, now
+    return OrderRecord(order, rows)
+
+
+def _forget(order_id):
+    """Drop a placement that Products refused outright (nothing was taken)."""
+    Order.delete().where((Order.id == order_id) & (Order.stock_state == Order.RESERVING)).execute()
+
+
+def _mark_abandoned(order_id):
+    """Mark an unfinished placement abandoned; return True if it was placed after all (then left alone)."""
+    (Order.update(stock_state=Order.ABANDONED)
+     .where((Order.id == order_id) & (Order.stock_state == Order.RESERVING)).execute())
+    return _is_placed(order_id)
+
+
+def _drop_abandoned(order_id):
+    Order.delete().where((Order.id == order_id) & (Order.stock_state == Order.ABANDONED)).execute()
+
+
+def _mark_released(order_id):
+    (Order.update(stock_state=Order.RELEASED)
+     .where((Order.id == order_id) & (Order.stock_state == Order.RELEASING)).execute())
+
+
+def _unfinished(cutoff):
+    """(placements to undo: older than `cutoff` or already abandoned, cancellations whose stock is not back yet).
+
+    Read whole before any write: on SQLite a SELECT still being stepped holds a read snapshot, and writing from
+    it after another connection committed fails at once ("database is locked")."""
+    undo = (((Order.stock_state == Order.RESERVING) & (Order.created_at < cutoff))
+            | (Order.stock_state == Order.ABANDONED))
+    return list(Order.select().where(undo)), list(Order.select().where(Order.stock_state == Order.RELEASING))
 
 
 def _is_placed(order_id):

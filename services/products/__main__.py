@@ -10,8 +10,10 @@ def main():
     args = settings.service_parser(__doc__, os.environ, 'PRODUCTS', settings.PRODUCTS_ADDRESS,
                                    settings.PRODUCTS_DATABASE_URL).parse_args()
     server.configure_logging(args.log_level)
-    workers.run_service('products', products_storage, args,
-                        lambda address: (*create_server(address, args.database_url, args.threads), ()))
+    async def start(address):
+        return *await create_server(address, args.database_url, args.database_threads), ()
+
+    workers.run_service('products', products_storage, args, start)
 
 
 if __name__ == '__main__':

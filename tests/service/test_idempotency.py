@@ -13,14 +13,13 @@ from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 from services.errors import Unavailable
 from services.orders import rules
 from services.orders.service import create_server as create_orders_server
-from services.orders.stock_client import StockClient
-from services.orders.workflow import OrderDesk
 from storage import orders as orders_storage
 from storage.orders import Order as OrderRow
 from tests.conftest import new_product
 from tests.rpc_errors import error_details
-from tests.service.test_orders_service import (order_count, order_request, order_rows, orders_through, rpc_error,
-                                                stock)
+from tests.servers import serving
+from tests.service.test_orders_service import (desk_calling, order_count, order_request, order_rows, orders_through,
+                                                rpc_error, stock)
 
 
 def with_request_id(request_id, *items, **fields):
@@ -177,20 +176,31 @@ def test_a_retry_after_the_client_timed_out_returns_the_order_the_first_call_pla
             invariant='a retry during the timed-out call gets its order; stock taken once')
 
 
+def test_a_placement_whose_client_gave_up_is_finished_all_the_same(slow_orders_stub, products_stub):
+    """The client's deadline passes while Products is reserving: the order is placed anyway, not left half done with
+    its stock held until recovery."""
+    orders_stub, proxy = slow_orders_stub
+    product = new_product(products_stub, stock=10)
+    timed_out = rpc_error(lambda r: orders_stub.CreateOrder(r, timeout=0.1), order_request((product.id, 4)))
+    assert timed_out.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    time.sleep(0.8)  # Products answers after 0.5 s
+    assert proxy.reservations == 1
+    placed = orders_stub.ListOrders(orders_pb2.ListOrdersRequest())
+    assert placed.total_size == 1
+    assert [(item.product_id, item.quantity) for item in placed.orders[0].items] == [(product.id, 4)]
+    assert stock(products_stub, product) == 6
+
+
 def test_a_retry_after_a_restart_returns_the_order_placed_before(database_url, products_address, products_stub):
     product = new_product(products_stub, stock=10)
     request = with_request_id(str(uuid.uuid4()), (product.id, 2))
     answers = []
     for _restart in range(2):
-        server, port, _health, _recovery = create_orders_server(
-            '127.0.0.1:0', database_url('orders'), products_address, products_timeout=2.0)
-        server.start()
-        try:
+        with serving(create_orders_server('127.0.0.1:0', database_url('orders'), products_address,
+                                          products_timeout=2.0)) as (_server, port, _health, _recovery):
             with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
                 answers.append(orders_pb2_grpc.OrderServiceStub(channel).CreateOrder(request))
-        finally:
-            server.stop(0).wait()
-            orders_storage.database.close_all()
+        orders_storage.database.close_all()
     assert answers[0] == answers[1]
     assert stock(products_stub, product) == 8
 
@@ -198,9 +208,8 @@ def test_a_retry_after_a_restart_returns_the_order_placed_before(database_url, p
 # --- a try cut off by a crash, as the database holds it after kill -9 (workflow level) -------------
 
 @pytest.fixture
-def desk(products_address, orders_db):
-    with grpc.insecure_channel(products_address) as channel:
-        yield OrderDesk(StockClient(channel, 2.0), settle_wait=1.0)
+def desk(loop, products_address, orders_db):
+    return desk_calling(loop, products_address, 2.0, settle_wait=1.0)
 
 
 def crashed_try(new_order, stock_state=OrderRow.RESERVING):

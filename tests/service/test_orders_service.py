@@ -20,11 +20,13 @@ from services.orders.service import create_server as create_orders_server
 from services.orders.stock_client import StockClient
 from services.orders.workflow import OrderDesk
 from services.pagination import PageRequest
+from services.server import DatabaseSteps
 from storage import orders as orders_storage
 from storage.database import utcnow
 from storage.orders import Order as OrderRow, OrderItem
 from tests.conftest import health_status, new_product
 from tests.rpc_errors import error_details
+from tests.servers import Blocking, serving
 
 Status = orders_pb2.Order.Status
 
@@ -365,10 +367,8 @@ def dead_address():
 
 
 def test_products_down_gives_unavailable_quickly_and_leaves_no_order(database_url, dead_address):
-    server, port, _health, _recovery = create_orders_server(
-        '127.0.0.1:0', database_url('orders'), dead_address, products_timeout=1.0)
-    server.start()
-    try:
+    with serving(create_orders_server('127.0.0.1:0', database_url('orders'), dead_address,
+                                      products_timeout=1.0)) as (_server, port, _health, _recovery):
         with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
             stub = orders_pb2_grpc.OrderServiceStub(channel)
             started = time.monotonic()
@@ -380,9 +380,7 @@ def test_products_down_gives_unavailable_quickly_and_leaves_no_order(database_ur
             assert stub.ListOrders(orders_pb2.ListOrdersRequest()).total_size == 0
             assert stub.GetOrdersByCustomer(orders_pb2.GetOrdersByCustomerRequest(
                 email='ada@example.com')).total_size == 0
-    finally:
-        server.stop(0).wait()
-        orders_storage.database.close_all()
+    orders_storage.database.close_all()
 
 
 class AnswerLostProducts(products_pb2_grpc.ProductServiceServicer):
@@ -413,14 +411,12 @@ def orders_through(products_servicer, orders_url, products_timeout):
     products_pb2_grpc.add_ProductServiceServicer_to_server(products_servicer, products_proxy)
     proxy_port = products_proxy.add_insecure_port('127.0.0.1:0')
     products_proxy.start()
-    server, port, _health, _recovery = create_orders_server(
-        '127.0.0.1:0', orders_url, f'127.0.0.1:{proxy_port}', products_timeout=products_timeout)
-    server.start()
     try:
-        with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
-            yield orders_pb2_grpc.OrderServiceStub(channel)
+        with serving(create_orders_server('127.0.0.1:0', orders_url, f'127.0.0.1:{proxy_port}',
+                                          products_timeout=products_timeout)) as (_server, port, _health, _recovery):
+            with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
+                yield orders_pb2_grpc.OrderServiceStub(channel)
     finally:
-        server.stop(0).wait()
         products_proxy.stop(0).wait()
         orders_storage.database.close_all()
 
@@ -444,22 +440,29 @@ def test_stock_taken_but_answer_lost_is_given_back_at_once(database_url, product
 
 # --- recovery (workflow level, real Products server) ----------------------------------------------
 
-@pytest.fixture
-def stock_client(products_address):
-    with grpc.insecure_channel(products_address) as channel:
-        yield StockClient(channel, 2.0)
+def desk_calling(loop, products_address, products_timeout, **settings):
+    """An OrderDesk over this test's orders database whose Products is at `products_address`, called from the test's
+    thread."""
+    async def build():
+        stock = StockClient(grpc.aio.insecure_channel(products_address), products_timeout)
+        return OrderDesk(stock, DatabaseSteps(orders_storage.database), **settings)
+    return Blocking(loop.run(build()), loop)
 
 
 @pytest.fixture
-def desk(stock_client, orders_db):
-    return OrderDesk(stock_client)
+def desk(loop, products_address, orders_db):
+    return desk_calling(loop, products_address, 2.0)
 
 
 @pytest.fixture
-def dead_desk(dead_address, orders_db):
+def stock_client(desk):
+    return desk._stock
+
+
+@pytest.fixture
+def dead_desk(loop, dead_address, orders_db):
     """The same orders database, but Products cannot be reached."""
-    with grpc.insecure_channel(dead_address) as channel:
-        yield OrderDesk(StockClient(channel, 1.0))
+    return desk_calling(loop, dead_address, 1.0)
 
 
 def test_recover_undoes_a_placement_that_crashed_after_reserving(desk, stock_client, products_stub):
@@ -541,23 +544,27 @@ class StallingStock:
         self.stock = stock
         self.desk = None
 
-    def reserve(self, reservation_id, lines):
-        reserved = self.stock.reserve(reservation_id, lines)
-        assert self.desk.recover(datetime.timedelta(0)) == 1
+    async def reserve(self, reservation_id, lines):
+        reserved = await self.stock.reserve(reservation_id, lines)
+        assert await self.desk.recover(datetime.timedelta(0)) == 1
         return reserved
 
-    def release(self, reservation_id):
-        return self.stock.release(reservation_id)
+    async def release(self, reservation_id):
+        return await self.stock.release(reservation_id)
 
 
-def test_placement_undone_by_recovery_while_stalled_fails_cleanly(stock_client, orders_db, products_stub):
+def test_placement_undone_by_recovery_while_stalled_fails_cleanly(loop, products_address, orders_db, products_stub):
     product = new_product(products_stub, stock=5)
-    stalling = StallingStock(stock_client)
-    stalling.desk = desk = OrderDesk(stalling)
+
+    async def build():
+        stalling = StallingStock(StockClient(grpc.aio.insecure_channel(products_address), 2.0))
+        stalling.desk = OrderDesk(stalling, DatabaseSteps(orders_storage.database))
+        return stalling.desk
+
+    desk = Blocking(loop.run(build()), loop)
     with pytest.raises(Unavailable) as raised:
         desk.place(rules.new_order('Ada', 'ada@example.com', 'x', [(product.id, 2)]))
     assert 'undone' in raised.value.message
     assert stock(products_stub, product) == 5
     assert OrderRow.select().count() == 0
     assert OrderItem.select().count() == 0
-

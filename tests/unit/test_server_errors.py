@@ -9,6 +9,7 @@ from playhouse.pool import MaxConnectionsExceeded
 from services import server
 from storage.database import open_database
 from tests.rpc_errors import error_details
+from tests.servers import serving
 
 
 class FailingProducts(products_pb2_grpc.ProductServiceServicer):
@@ -23,12 +24,11 @@ class FailingProducts(products_pb2_grpc.ProductServiceServicer):
 @pytest.fixture
 def failing(tmp_path):
     servicer = FailingProducts()
-    grpc_server, port, _health = server.create_server('127.0.0.1:0', open_database(f'sqlite:///{tmp_path}/x.db'), [
-        (products_pb2_grpc.add_ProductServiceServicer_to_server, servicer)])
-    grpc_server.start()
-    with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
-        yield servicer, products_pb2_grpc.ProductServiceStub(channel)
-    grpc_server.stop(0).wait()
+    steps = server.DatabaseSteps(open_database(f'sqlite:///{tmp_path}/x.db'))
+    with serving(server.create_server('127.0.0.1:0', steps, [
+            (products_pb2_grpc.add_ProductServiceServicer_to_server, servicer)])) as (_server, port, _health):
+        with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
+            yield servicer, products_pb2_grpc.ProductServiceStub(channel)
 
 
 @pytest.mark.parametrize('error', [

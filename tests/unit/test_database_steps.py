@@ -1,0 +1,83 @@
+"""DatabaseSteps: where a database step runs (on the event loop, or in a pool when given threads), each with a
+connection of its own that is handed back afterwards, and its exception raised to the caller."""
+import asyncio
+import threading
+import time
+
+import pytest
+
+from services.server import DatabaseSteps
+from storage.database import open_database
+
+
+def connections_in_use(database):
+    """Connections checked out of the pool, by any thread (peewee's pool keeps them in _in_use)."""
+    return len(database._in_use)
+
+
+@pytest.fixture
+def database(tmp_path):
+    database = open_database(f'sqlite:///{tmp_path}/steps.db')
+    yield database
+    database.close_all()
+
+
+def query_step(database, pause=0.0):
+    """Runs on whatever thread DatabaseSteps picks: which thread, and whether it had a connection."""
+    time.sleep(pause)
+    return threading.get_ident(), database.execute_sql('SELECT 1').fetchone()[0], database.is_closed()
+
+
+def test_by_default_a_step_runs_on_the_loop_with_a_connection_handed_back_after(database):
+    steps = DatabaseSteps(database)
+
+    async def main():
+        return threading.get_ident(), await steps.run(query_step, database)
+
+    loop_thread, (step_thread, answer, closed_during) = asyncio.run(main())
+    assert step_thread == loop_thread
+    assert (answer, closed_during) == (1, False)
+    assert connections_in_use(database) == 0
+
+
+def test_with_threads_steps_run_in_the_pool_side_by_side_while_the_loop_goes_on(database):
+    steps = DatabaseSteps(database, threads=2)
+
+    async def main():
+        ticks = 0
+
+        async def tick():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.ensure_future(tick())
+        started = time.monotonic()
+        results = await asyncio.gather(steps.run(query_step, database, pause=0.3),
+                                       steps.run(query_step, database, pause=0.3))
+        elapsed = time.monotonic() - started
+        ticker.cancel()
+        return threading.get_ident(), results, elapsed, ticks
+
+    loop_thread, results, elapsed, ticks = asyncio.run(main())
+    assert {thread for thread, _, _ in results}.isdisjoint({loop_thread})
+    assert len({thread for thread, _, _ in results}) == 2
+    assert all(answer == 1 and not closed for _, answer, closed in results)
+    assert connections_in_use(database) == 0
+    assert elapsed < 0.55  # side by side, not one after the other
+    assert ticks >= 10  # the loop served other work meanwhile
+
+
+@pytest.mark.parametrize('threads', [0, 2])
+def test_a_failing_step_raises_to_its_caller_and_hands_its_connection_back(database, threads):
+    steps = DatabaseSteps(database, threads=threads)
+
+    def failing_step():
+        database.execute_sql('SELECT 1')
+        raise LookupError('no such thing')
+
+    with pytest.raises(LookupError, match='no such thing'):
+        asyncio.run(steps.run(failing_step))
+    assert connections_in_use(database) == 0
+    assert asyncio.run(steps.run(query_step, database))[1] == 1
