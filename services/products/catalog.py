@@ -60,6 +60,8 @@ def list_products(page, search=None):
         conditions.append(Product.price >= search.min_price)
     if search.max_price is not None:
         conditions.append(Product.price <= search.max_price)
+    if search.stock_below is not None:
+        conditions.append(Product.stock_quantity < search.stock_below)
     query, key, total = catalog_index.search(Product, search.q.casefold(), conditions)
     # When nothing matches, a page would read every candidate to find none.
     products, last_id = keyset_page(query, key, page.size, page.after) if total else ([], None)

@@ -96,8 +96,8 @@ def changes_for_update(mask_paths, present):
     return validate_fields(changes)
 
 
-def search_filter(q, category, min_price, max_price):
-    """Validated search filters; empty strings mean "no filter"."""
+def search_filter(q, category, min_price, max_price, stock_below=None):
+    """Validated search filters; empty strings and a stock_below of None mean "no filter"."""
     q = storable_text(q, 'q').strip()
     if len(q) > MAX_NAME_LENGTH:
         raise InvalidArgument('q', f'must be at most {MAX_NAME_LENGTH} characters')
@@ -105,7 +105,10 @@ def search_filter(q, category, min_price, max_price):
     high = parse_price(max_price, 'max_price', allow_zero=True) if max_price else None
     if low is not None and high is not None and low > high:
         raise InvalidArgument('min_price', f'{low} is above max_price {high}')
-    return SearchFilter(q=q, category=_category(category) if category else '', min_price=low, max_price=high)
+    if stock_below is not None and stock_below < 0:
+        raise InvalidArgument('stock_below', 'must be 0 or more (products with fewer units in stock)')
+    return SearchFilter(q=q, category=_category(category) if category else '', min_price=low, max_price=high,
+                        stock_below=stock_below)
 
 
 @dataclass(frozen=True)
@@ -114,10 +117,11 @@ class SearchFilter:
     category: str
     min_price: Decimal | None
     max_price: Decimal | None
+    stock_below: int | None = None
 
     def listing(self):
         """Canonical form, which ties a page token to these filters."""
-        return f'search|{self.q.casefold()}|{self.category}|{self.min_price}|{self.max_price}'
+        return f'search|{self.q.casefold()}|{self.category}|{self.min_price}|{self.max_price}|{self.stock_below}'
 
 
 

@@ -65,7 +65,8 @@ class ProductServicer(products_pb2_grpc.ProductServiceServicer):
 
     def SearchProducts(self, request, context):
         search = rules.search_filter(request.q, category_name(request.category) if request.category else '',
-                                     request.min_price, request.max_price)
+                                     request.min_price, request.max_price,
+                                     request.stock_below if request.HasField('stock_below') else None)
         page = catalog.list_products(page_request(request.page_size, request.page_token, search.listing()), search)
         return products_pb2.SearchProductsResponse(**_page_fields(page, search.listing()))
 

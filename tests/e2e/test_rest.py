@@ -232,6 +232,17 @@ def test_search_by_name_category_and_price_range(api, slash):
     assert search(api, f'q={tag}&min_price=1299.01', slash) == ([], 0)
 
 
+def test_search_by_stock_below_through_rest(api):
+    tag = unique_tag()
+    empty = create_product(api, name=f'{tag} sold out', stock_quantity=0)['id']
+    few = create_product(api, name=f'{tag} nearly gone', stock_quantity=3)['id']
+    create_product(api, name=f'{tag} plenty', stock_quantity=50)
+    assert search(api, f'q={tag}&stock_below=4') == ([empty, few], 2)
+    assert search(api, f'q={tag}&stock_below=1') == ([empty], 1)
+    reply = api.get(url('/api/products/search', '', f'q={tag}&stock_below=-2'))
+    assert reply.status == 400 and 'stock_below' in reply.body['message']
+
+
 def test_a_lower_price_bound_of_zero_is_a_bound_not_an_error(api):
     """The proto: min_price is the "lowest price, inclusive". A price must be above zero, but a
     bound of 0 (the left end of a price slider) is a natural thing to send and excludes nothing."""

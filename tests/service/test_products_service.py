@@ -259,6 +259,21 @@ def test_search_by_category_and_inclusive_price_range(products_stub, shop):
     assert response.total_size == 3
 
 
+def test_search_by_stock_below_finds_the_low_stock_products(products_stub, shop):
+    low = {'Novel': 2, 'Lapel pin': 0, 'Desk lamp': 5}
+    for name, quantity in low.items():
+        products_stub.UpdateProduct(products_pb2.UpdateProductRequest(
+            product=Product(id=shop[name].id, stock_quantity=quantity), update_mask={'paths': ['stock_quantity']}))
+    assert names(search(products_stub, stock_below=5)) == ['Lapel pin', 'Novel']
+    assert names(search(products_stub, stock_below=6, q='l')) == ['Lapel pin', 'Desk lamp', 'Novel']
+    assert search(products_stub, stock_below=0).total_size == 0
+    first = search(products_stub, stock_below=6, page_size=2)
+    assert names(first) == ['Lapel pin', 'Desk lamp'] and first.total_size == 3
+    error = rpc_error(products_stub.SearchProducts, products_pb2.SearchProductsRequest(
+        stock_below=5, page_size=2, page_token=first.next_page_token))
+    assert list(error_details(error).fields) == ['page_token']  # a token is tied to its stock bound too
+
+
 def test_search_without_filters_matches_everything(products_stub, shop):
     assert search(products_stub).total_size == len(shop)
 
@@ -289,6 +304,7 @@ def test_list_token_is_not_a_search_token(products_stub, shop):
     ({'min_price': 'cheap'}, 'min_price'),
     ({'max_price': '-1'}, 'max_price'),
     ({'category': 42}, 'category'),
+    ({'stock_below': -1}, 'stock_below'),
 ])
 def test_bad_search_filters_are_rejected(products_stub, fields, field):
     error = rpc_error(products_stub.SearchProducts, products_pb2.SearchProductsRequest(**fields))

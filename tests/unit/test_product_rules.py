@@ -148,7 +148,19 @@ def test_named_path_values_are_validated():
 # --- search_filter --------------------------------------------------------------------------------
 
 def test_empty_filters_mean_no_filter():
-    assert search_filter('', '', '', '') == SearchFilter(q='', category='', min_price=None, max_price=None)
+    assert search_filter('', '', '', '') == SearchFilter(q='', category='', min_price=None, max_price=None,
+                                                         stock_below=None)
+
+
+@pytest.mark.parametrize('stock_below', [0, 5])
+def test_a_stock_bound_is_kept_and_ties_the_listing(stock_below):
+    search = search_filter('', '', '', '', stock_below)
+    assert search.stock_below == stock_below
+    assert search.listing() != search_filter('', '', '', '').listing()
+
+
+def test_a_negative_stock_bound_is_rejected():
+    assert _invalid(search_filter, '', '', '', '', -1).field == 'stock_below'
 
 
 def test_filters_are_parsed():
