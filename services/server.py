@@ -1,6 +1,8 @@
 """Server plumbing shared by both services: logging, error mapping, health, reflection, shutdown."""
 import asyncio
 import contextlib
+import contextvars
+import functools
 import inspect
 import json
 import logging
@@ -18,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from playhouse.pool import MaxConnectionsExceeded
 
-from services import errors
+from services import errors, request_context
 from services.settings import DATABASE_THREADS, MAX_MESSAGE_BYTES
 
 log = logging.getLogger('services')
@@ -112,7 +114,9 @@ class DatabaseSteps:
     async def run(self, step, *args, **kwargs):
         if self._pool is None:
             return self._connected(step, args, kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._connected, step, args, kwargs)
+        # In the call's context, so that a step sees its request id (request_context) in the pool's thread too.
+        in_context = functools.partial(contextvars.copy_context().run, self._connected, step, args, kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, in_context)
 
     def _connected(self, step, args, kwargs):
         # One connection per step, never held across an await: calls interleave on the loop between steps.
@@ -121,8 +125,9 @@ class DatabaseSteps:
 
 
 class RequestInterceptor(grpc.aio.ServerInterceptor):
-    """Around every unary call: domain errors mapped, one log line. A plain-function handler is a database
-    step (run by DatabaseSteps); a coroutine handler (health, a call to another service) awaits on its own."""
+    """Around every call of our services: its request id, domain errors mapped, one log line. A plain-function
+    unary handler is a database step (run by DatabaseSteps); a coroutine handler (a call to another service)
+    and a server-streaming one (an async generator) await on their own."""
 
     def __init__(self, steps):
         self._steps = steps
@@ -133,12 +138,20 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
         wrapped = self._handlers.get(method)
         if wrapped is None:
             handler = await continuation(handler_call_details)
-            if handler is None or handler.unary_unary is None:
-                return handler  # an unknown method; health Watch and reflection streams pass through untouched
+            # Unary calls (health Check too) and our own server streams; an unknown method, and grpc's own streams
+            # (health Watch, reflection), pass through untouched.
+            ours = handler and (handler.unary_unary or handler.unary_stream and not method.startswith('/grpc.'))
+            if not ours:
+                return handler
             wrapped = self._handlers[method] = self._wrap(method, handler)
         return wrapped
 
     def _wrap(self, method, handler):
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._streaming(method, handler.unary_stream),
+                request_deserializer=lenient(handler.request_deserializer),
+                response_serializer=handler.response_serializer)
         behaviour = handler.unary_unary
         if inspect.iscoroutinefunction(behaviour):
             call = behaviour
@@ -147,38 +160,70 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
                 return self._steps.run(behaviour, request, context)
 
         async def handle(request, context):
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
-                if isinstance(request, UnreadableRequest):
-                    raise errors.InvalidArgument('request', UNREADABLE)
-                return await call(request, context)
-            except grpc.aio.AbortError:  # the handler set its own status (health: an unknown service)
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            except asyncio.CancelledError:  # the client went away or the deadline passed
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except errors.DomainError as error:
-                status = status_for(error)
-                code = status.code
-                await context.abort_with_status(status)
-            except DATABASE_OUTAGES as error:
-                code = grpc.StatusCode.UNAVAILABLE
-                log.warning('database unavailable', extra={'fields': {'method': method, 'error': str(error).strip()}})
-                await context.abort_with_status(DATABASE_UNAVAILABLE)
-            except Exception:
-                code = grpc.StatusCode.INTERNAL
-                log.exception('unhandled error', extra={'fields': {'method': method}})
-                await context.abort_with_status(INTERNAL_STATUS)
-            finally:
-                log.info('rpc', extra={'fields': {
-                    'method': method, 'code': code.name, 'peer': context.peer(),
-                    'duration_ms': round((time.perf_counter() - started) * 1000, 2)}})
+            async with _Served(method, context):
+                return await call(_readable(request), context)
 
         return grpc.unary_unary_rpc_method_handler(
             handle, request_deserializer=lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer)
+
+    @staticmethod
+    def _streaming(method, behaviour):
+        async def handle(request, context):
+            async with _Served(method, context):
+                # Closed here whatever happens, so that a watch's own cleanup runs as soon as its client goes.
+                async with contextlib.aclosing(behaviour(_readable(request), context)) as responses:
+                    async for response in responses:
+                        yield response
+        return handle
+
+
+class _Served:
+    """Around one call: its request id, the status that an exception ending it becomes, and its log line."""
+    __slots__ = ('_method', '_context', '_started', '_code', '_request_id')
+
+    def __init__(self, method, context):
+        self._method = method
+        self._context = context
+        self._started = time.perf_counter()
+        self._code = grpc.StatusCode.OK
+        self._request_id = request_context.start_request(context.invocation_metadata())
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, _kind, error, _traceback):
+        try:
+            if isinstance(error, grpc.aio.AbortError):  # the handler set its own status (health: an unknown service)
+                self._code = self._context.code() or grpc.StatusCode.UNKNOWN
+            elif isinstance(error, asyncio.CancelledError):  # the client went away, or the deadline passed
+                self._code = grpc.StatusCode.CANCELLED
+            elif isinstance(error, Exception):
+                status = _refusal(self._method, error)
+                self._code = status.code
+                await self._context.abort_with_status(status)
+        finally:
+            log.info('rpc', extra={'fields': {
+                'method': self._method, 'code': self._code.name, 'peer': self._context.peer(),
+                'request_id': self._request_id, 'duration_ms': round((time.perf_counter() - self._started) * 1000, 2)}})
+
+
+def _readable(request):
+    if isinstance(request, UnreadableRequest):
+        raise errors.InvalidArgument('request', UNREADABLE)
+    return request
+
+
+def _refusal(method, error):
+    """The status that answers a call ended by `error`: a domain error's own, UNAVAILABLE for a database outage,
+    else a bare INTERNAL (the traceback goes to the log, never to the client)."""
+    if isinstance(error, errors.DomainError):
+        return status_for(error)
+    if isinstance(error, DATABASE_OUTAGES):
+        log.warning('database unavailable', extra={'fields': {'method': method, 'error': str(error).strip()}})
+        return DATABASE_UNAVAILABLE
+    log.error('unhandled error', exc_info=error, extra={'fields': {'method': method}})
+    return INTERNAL_STATUS
 
 
 async def create_server(address, steps, services):

@@ -175,6 +175,14 @@ def add_missing_columns(database, models):
             migrate(*[migrator.add_column(table, field.column_name, field) for field in missing])
 
 
+def lock_sequence(database, key):
+    """Inside a transaction on PostgreSQL, wait for the other writers of the sequence `key` (an int) to commit:
+    ids taken after this become visible in the order they were taken, so a reader of `id > last seen` misses
+    none. SQLite needs nothing: its writers take turns."""
+    if isinstance(database, peewee.PostgresqlDatabase):
+        database.execute_sql('SELECT pg_advisory_xact_lock(%s)', (key,))
+
+
 def utcnow():
     """Naive UTC time, as stored in every timestamp column."""
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)

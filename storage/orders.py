@@ -1,4 +1,4 @@
-"""Tables owned by the Orders service: orders and their items."""
+"""Tables owned by the Orders service: orders, their items, and the history of their changes."""
 import peewee
 
 from storage.database import BaseModel, utcnow
@@ -59,4 +59,20 @@ class OrderItem(OrdersModel):
         table_name = 'order_items'
 
 
-MODELS = [Order, OrderItem]
+class OrderEvent(OrdersModel):
+    """One change of an order (its placement, each status change), written in the transaction that made it.
+
+    The id orders every change of every order: watchers read the table from the last id they saw, so ids must
+    become visible in the order they were given (storage.database.lock_sequence on PostgreSQL; on SQLite
+    writers take turns anyway)."""
+    order_id = peewee.BigIntegerField(index=True)
+    from_status = peewee.CharField(max_length=20)  # '' for the placement
+    to_status = peewee.CharField(max_length=20)
+    request_id = peewee.CharField(max_length=100)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = 'order_events'
+
+
+MODELS = [Order, OrderItem, OrderEvent]

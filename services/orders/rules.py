@@ -12,6 +12,7 @@ from services.text import storable_text
 STATUSES = ('pending', 'processing', 'shipped', 'delivered', 'cancelled')
 NEXT_STATUS = {'pending': 'processing', 'processing': 'shipped', 'shipped': 'delivered'}
 CANCELLABLE = ('pending', 'processing')
+FINAL_STATUSES = ('delivered', 'cancelled')
 MAX_ITEMS = 100
 MAX_QUANTITY = 1000
 MAX_NAME_LENGTH = 200
@@ -104,6 +105,11 @@ def priced_items(reserved_lines):
     items = [PricedItem(line.product_id, line.product_name, line.unit_price, line.quantity,
                         line.unit_price * line.quantity) for line in reserved_lines]
     return items, sum((item.subtotal for item in items), Decimal('0.00'))
+
+
+def is_final(status):
+    """Whether an order in `status` can change no more."""
+    return status in FINAL_STATUSES
 
 
 def check_transition(current, target):

@@ -8,6 +8,7 @@ import grpc
 from ecommerce.orders.v1 import orders_pb2_grpc
 
 from services import server
+from services.orders.feed import OrderFeed
 from services.orders.servicer import OrderServicer
 from services.orders.stock_client import StockClient
 from services.orders.workflow import OrderDesk
@@ -67,6 +68,7 @@ async def create_server(address, database_url, products_address, products_timeou
                                                                    ('grpc.max_reconnect_backoff_ms', 1000)])
     # A retry waits for an earlier try being undone at most as long as that try's release call can take.
     desk = OrderDesk(StockClient(channel, products_timeout), steps, settle_wait=products_timeout + 1)
+    changes = OrderFeed(steps, desk.records)
     grpc_server, port, health = await server.create_server(address, steps, [
-        (orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk))])
+        (orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk, changes, steps))])
     return grpc_server, port, health, RecoveryLoop(desk, recovery_interval, stale_after)

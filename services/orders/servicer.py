@@ -1,9 +1,11 @@
 """OrderService over gRPC: protobuf in and out; the workflow does the work."""
+import contextlib
+
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from services.errors import InvalidArgument
 from services.money import format_money
-from services.orders import rules
+from services.orders import feed, rules
 from services.pagination import encode_page_token, page_request
 
 Status = orders_pb2.Order.Status
@@ -20,9 +22,9 @@ def status_name(value, field='status'):
     return name
 
 
-def order_id(value):
+def order_id(value, field='id'):
     if value <= 0:
-        raise InvalidArgument('id', 'must be a positive order id')
+        raise InvalidArgument(field, 'must be a positive order id')
     return value
 
 
@@ -40,6 +42,26 @@ def order_message(record):
     return message
 
 
+def event_message(event):
+    message = orders_pb2.OrderEvent(
+        id=event.id, order_id=event.order_id, request_id=event.request_id or '',
+        from_status=Status.Value(event.from_status.upper()) if event.from_status else Status.STATUS_UNSPECIFIED,
+        to_status=Status.Value(event.to_status.upper()) if event.to_status else Status.STATUS_UNSPECIFIED)
+    if event.created_at:
+        message.time.FromDatetime(event.created_at)
+    return message
+
+
+def update_message(change):
+    return orders_pb2.OrderUpdate(order=order_message(change.record), event=event_message(change.event))
+
+
+def event_after(value):
+    if value < 0:
+        raise InvalidArgument('after_event_id', 'must be 0 (from now) or the id of an event received')
+    return value
+
+
 def page_fields(page, listing):
     return {
         'orders': [order_message(record) for record in page.orders],
@@ -51,15 +73,19 @@ def page_fields(page, listing):
 class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name['OrderService'].full_name
 
-    def __init__(self, desk):
+    def __init__(self, desk, feed, steps):
         self._desk = desk
+        self._feed = feed
+        self._steps = steps
 
     # Calls that reach Products are coroutines; the others are database steps (services.server.DatabaseSteps).
     async def CreateOrder(self, request, context):
         new_order = rules.new_order(request.customer_name, request.customer_email, request.shipping_address,
                                     [(item.product_id, item.quantity) for item in request.items],
                                     request.request_id)
-        return order_message(await self._desk.place(new_order))
+        placed = await self._desk.place(new_order)
+        self._feed.poke()
+        return order_message(placed)
 
     def GetOrder(self, request, context):
         return order_message(self._desk.get(order_id(request.id)))
@@ -71,10 +97,36 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         return orders_pb2.ListOrdersResponse(**page_fields(page, listing))
 
     async def UpdateOrderStatus(self, request, context):
-        return order_message(await self._desk.change_status(order_id(request.id), status_name(request.status)))
+        changed = await self._desk.change_status(order_id(request.id), status_name(request.status))
+        self._feed.poke()
+        return order_message(changed)
 
     async def CancelOrder(self, request, context):
-        return order_message(await self._desk.cancel(order_id(request.id)))
+        cancelled = await self._desk.cancel(order_id(request.id))
+        self._feed.poke()
+        return order_message(cancelled)
+
+    def ListOrderEvents(self, request, context):
+        the_order = order_id(request.order_id, 'order_id')
+        listing = f'events|{the_order}'
+        page = self._desk.events(the_order, page_request(request.page_size, request.page_token, listing))
+        return orders_pb2.ListOrderEventsResponse(
+            events=[event_message(event) for event in page.events], total_size=page.total_size,
+            next_page_token=encode_page_token(page.last_id, listing) if page.last_id is not None else '')
+
+    async def WatchOrder(self, request, context):
+        async with contextlib.aclosing(feed.watch_order(self._feed, self._steps, self._desk.get, order_id(request.id),
+                                                        event_after(request.after_event_id))) as changes:
+            async for change in changes:
+                yield update_message(change)
+
+    async def WatchOrders(self, request, context):
+        status = status_name(request.status) if request.status else ''
+        email = rules.email_address(request.customer_email, 'customer_email') if request.customer_email else ''
+        async with contextlib.aclosing(feed.watch_orders(self._feed, self._steps, status, email,
+                                                         event_after(request.after_event_id))) as changes:
+            async for change in changes:
+                yield update_message(change)
 
     def GetOrdersByCustomer(self, request, context):
         email = rules.email_address(request.email, 'email')

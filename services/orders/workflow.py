@@ -20,8 +20,9 @@ import peewee
 
 from services.errors import FailedPrecondition, InvalidArgument, NotFound, ProductNotFound, Unavailable
 from services.orders import rules
-from storage.database import Prepared, PreparedInsert, keyset_page, utcnow
-from storage.orders import Order, OrderItem, database
+from services.request_context import current_request_id
+from storage.database import Prepared, PreparedInsert, keyset_page, lock_sequence, utcnow
+from storage.orders import Order, OrderEvent, OrderItem, database
 
 log = logging.getLogger('services.orders')
 
@@ -35,6 +36,12 @@ class OrderRecord(NamedTuple):
 
 class OrderPage(NamedTuple):
     orders: list  # of OrderRecord
+    last_id: int | None
+    total_size: int
+
+
+class EventPage(NamedTuple):
+    events: list  # of storage.orders.OrderEvent
     last_id: int | None
     total_size: int
 
@@ -150,10 +157,20 @@ class OrderDesk:
         if email:
             query = query.where(Order.customer_email == email)
         orders, last_id = keyset_page(query, Order.id, page.size, page.after, descending=True)
-        items = {order.id: [] for order in orders}
-        for item in OrderItem.select().where(OrderItem.order.in_(list(items))).order_by(OrderItem.id):
-            items[item.order_id].append(item)
-        return OrderPage([OrderRecord(order, items[order.id]) for order in orders], last_id, query.count())
+        return OrderPage(_with_items(orders), last_id, query.count())
+
+    @staticmethod
+    def records(order_ids):
+        """{order id: OrderRecord} of the placed orders among `order_ids`."""
+        orders = Order.select().where(Order.id.in_(list(order_ids)) & Order.stock_state.in_(Order.PLACED))
+        return {record.order.id: record for record in _with_items(orders)}
+
+    def events(self, order_id, page):
+        """A page of an order's changes, newest first; NotFound for an unknown order."""
+        self._placed_order(order_id)
+        query = OrderEvent.select().where(OrderEvent.order_id == order_id)
+        events, last_id = keyset_page(query, OrderEvent.id, page.size, page.after, descending=True)
+        return EventPage(events, last_id, query.count())
 
     async def change_status(self, order_id, status):
         """Move an order to `status`; CANCELLED is a cancellation, with its stock given back."""
@@ -174,15 +191,20 @@ class OrderDesk:
         return await self._steps.run(self.get, order_id)
 
     def _transition(self, order_id, target, **changes):
-        """One conditional UPDATE from the status just read; if another call moved it first, judge again."""
+        """One conditional UPDATE from the status just read, recorded as an event in the same transaction; if
+        another call moved the order first, judge again."""
         while True:
             current = self._placed_order(order_id)
             rules.check_transition(current.status, target)
-            moved = (Order.update(status=target, updated_at=utcnow(), **changes)
-                     .where((Order.id == order_id) & (Order.status == current.status)
-                            & (Order.stock_state == Order.RESERVED)).execute())
-            if moved:
-                return current
+            now = utcnow()
+            with database.atomic():
+                lock_sequence(database, EVENT_SEQUENCE)
+                moved = (Order.update(status=target, updated_at=now, **changes)
+                         .where((Order.id == order_id) & (Order.status == current.status)
+                                & (Order.stock_state == Order.RESERVED)).execute())
+                if moved:
+                    _record_event(order_id, current.status, target, now)
+                    return current
 
     async def _release(self, order):
         """Give a cancelled order's stock back and record it; True if done."""
@@ -214,8 +236,10 @@ async def _to_the_end(work):
 
 
 NO_AMOUNT = Decimal('0.00')  # an order's total until its stock is reserved
+EVENT_SEQUENCE = 1  # storage.database.lock_sequence's key for order_events' ids
 _NEW_ORDER = PreparedInsert(Order)
 _NEW_ITEM = PreparedInsert(OrderItem)
+_NEW_EVENT = PreparedInsert(OrderEvent)
 _CONFIRM = Prepared(lambda total, now, order_id: Order
                     .update(stock_state=Order.RESERVED, total_amount=total, updated_at=now)
                     .where((Order.id == order_id) & (Order.stock_state == Order.RESERVING)))
@@ -230,6 +254,20 @@ def _new_order(fields):
     fields = {**fields, 'created_at': now, 'updated_at': now}
     with database.atomic():  # a transaction, so that on SQLite it waits its turn with the other writers
         return Order(id=_NEW_ORDER(**fields), **fields)
+
+
+def _with_items(orders):
+    """OrderRecords of `orders` (a query or list), in their order, with their items read in one query."""
+    orders = list(orders)
+    items = {order.id: [] for order in orders}
+    for item in OrderItem.select().where(OrderItem.order.in_(list(items))).order_by(OrderItem.id):
+        items[item.order_id].append(item)
+    return [OrderRecord(order, items[order.id]) for order in orders]
+
+
+def _record_event(order_id, from_status, to_status, now):
+    _NEW_EVENT(order_id=order_id, from_status=from_status, to_status=to_status,
+               request_id=current_request_id(), created_at=now)
 
 
 def _earlier_or_new(fields):
@@ -252,10 +290,12 @@ def _confirm(order, reserved):
     rows = [OrderItem(order=order.id, product_id=item.product_id, product_name=item.product_name,
                       price=item.price, quantity=item.quantity, subtotal=item.subtotal) for item in items]
     with database.atomic():
+        lock_sequence(database, EVENT_SEQUENCE)
         if not _CONFIRM.count(total, now, order.id):
             return None
         for row in rows:
             row.id = _NEW_ITEM(**row.__data__)
+        _record_event(order.id, '', order.status, now)
     order.stock_state, order.total_amount, order.updated_at = Order.RESERVED, total, now
     return OrderRecord(order, rows)
 

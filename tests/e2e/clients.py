@@ -1,9 +1,11 @@
 """What the end-to-end tests talk through: plain HTTP/1.1 for REST (http.client) and the real grpcurl binary."""
 import http.client
 import json
+import queue
 import re
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,15 +67,55 @@ class RestClient:
         return self.call('DELETE', path)
 
 
-def grpcurl(address, *args, data=None, protoset=False):
-    """Run the real grpcurl (plaintext) against `address`; -protoset uses the build's descriptor set
-    instead of server reflection. Returns the CompletedProcess (text stdout and stderr)."""
+def grpcurl_command(address, *args, data=None, protoset=False):
+    """The real grpcurl (plaintext) against `address`; -protoset uses the build's descriptor set instead of
+    server reflection."""
     command = [str(GRPCURL), '-plaintext', '-max-time', '20']
     if protoset:
         command += ['-protoset', str(DESCRIPTOR)]
     if data is not None:
         command += ['-d', json.dumps(data)]
-    return subprocess.run([*command, address, *args], capture_output=True, text=True, timeout=30)
+    return [*command, address, *args]
+
+
+def grpcurl(address, *args, data=None, protoset=False):
+    """Run grpcurl_command; returns the CompletedProcess (text stdout and stderr)."""
+    return subprocess.run(grpcurl_command(address, *args, data=data, protoset=protoset), capture_output=True,
+                          text=True, timeout=30)
+
+
+class GrpcurlStream:
+    """grpcurl reading a server stream in the background: next_message() returns each JSON message it prints, as it
+    prints it (snake_case keys, as grpcurl_json)."""
+
+    def __init__(self, command):
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def next_message(self, timeout=10):
+        """grpcurl prints each message as indented JSON, ending with a line holding only '}'."""
+        lines = []
+        while True:
+            line = self._lines.get(timeout=timeout)
+            assert line is not None, f'grpcurl ended: {self.process.stderr.read()}'
+            lines.append(line)
+            if line.rstrip() == '}':
+                return snake_keys(json.loads(''.join(lines)))
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+def grpcurl_stream(address, method, data, protoset=False):
+    return GrpcurlStream(grpcurl_command(address, method, data=data, protoset=protoset))
 
 
 def grpcurl_json(address, method, data, protoset=False):

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.clients import ROOT, grpcurl, grpcurl_json
+from tests.e2e.clients import ROOT, grpcurl, grpcurl_json, grpcurl_stream
 
 pytestmark = pytest.mark.e2e
 
@@ -36,8 +36,8 @@ def test_list_shows_exactly_the_service_health_and_reflection(system, server, se
 @pytest.mark.parametrize('server, service, methods', [
     ('products', PRODUCTS, ['CreateProduct', 'DeleteProduct', 'GetProduct', 'ListProducts', 'ReleaseStock',
                             'ReserveStock', 'SearchProducts', 'UpdateProduct']),
-    ('orders', ORDERS, ['CancelOrder', 'CreateOrder', 'GetOrder', 'GetOrdersByCustomer', 'ListOrders',
-                        'UpdateOrderStatus']),
+    ('orders', ORDERS, ['CancelOrder', 'CreateOrder', 'GetOrder', 'GetOrdersByCustomer', 'ListOrderEvents',
+                        'ListOrders', 'UpdateOrderStatus', 'WatchOrder', 'WatchOrders']),
 ])
 def test_list_of_a_service_shows_its_methods(system, server, service, methods):
     result = grpcurl(getattr(system, server), 'list', service)
@@ -75,6 +75,29 @@ def test_update_and_list_products_through_reflection(system):
     assert updated['price'] == '12.50' and updated['name'] == created['name']
     page = grpcurl_json(system.products, f'{PRODUCTS}/ListProducts', {'page_size': 100})
     assert updated['id'] in [product['id'] for product in page['products']]
+
+
+@pytest.mark.parametrize('through', ['orders', 'gateway'])
+def test_a_grpcurl_watcher_sees_status_changes_live(system, through):
+    """The README's watch line: grpcurl prints each update as it happens (directly, or through Envoy with the
+    descriptor set) and exits when the order is delivered."""
+    product = create_product(system, stock_quantity=5)
+    order = grpcurl_json(system.orders, f'{ORDERS}/CreateOrder', {
+        'customer_name': 'Ada', 'customer_email': 'ada@example.com', 'shipping_address': '12 Analytical Row',
+        'items': [{'product_id': product['id'], 'quantity': 1}]})
+    watcher = grpcurl_stream(getattr(system, through), f'{ORDERS}/WatchOrder', {'id': order['id']},
+                             protoset=through == 'gateway')
+    try:
+        statuses = [watcher.next_message()['order']['status']]
+        for status in ('PROCESSING', 'SHIPPED', 'DELIVERED'):
+            grpcurl_json(system.orders, f'{ORDERS}/UpdateOrderStatus', {'id': order['id'], 'status': status})
+            update = watcher.next_message()  # printed before the next change is made
+            statuses.append(update['order']['status'])
+            assert update['event']['to_status'] == status
+        assert watcher.process.wait(timeout=10) == 0, watcher.process.stderr.read()
+    finally:
+        watcher.stop()
+    assert statuses == ['PENDING', 'PROCESSING', 'SHIPPED', 'DELIVERED']
 
 
 def test_create_order_through_reflection_on_the_orders_port(system):

@@ -4,6 +4,7 @@ The system is shared by the tests of this module, so each test creates what it n
 unique tag) and compares before with after instead of assuming empty tables.
 """
 import http.client
+import json
 import struct
 import uuid
 from urllib.parse import quote
@@ -908,3 +909,45 @@ def test_stock_rpcs_have_no_rest_route(api):
         reply = api.post(path, {'reservation_id': 'rest', 'lines': [{'product_id': product['id'], 'quantity': 1}]})
         assert_error(reply, 404, NOT_FOUND, f'Could not resolve {path} to a method')
     assert stock(api, product['id']) == 5
+
+
+# --- history and live updates -----------------------------------------------------------------------
+
+def test_an_orders_history_through_rest(api):
+    product = create_product(api, stock_quantity=5)['id']
+    order = place_order(api, [(product, 1)])
+    assert api.patch(f'/api/orders/{order["id"]}/status', {'status': 'processing'},
+                     headers={'x-request-id': 'rest-advance-1'}).status == 200
+    reply = api.get(f'/api/orders/{order["id"]}/events')
+    assert reply.status == 200, reply
+    assert [(event['from_status'], event['to_status']) for event in reply.body['events']] == [
+        ('PENDING', 'PROCESSING'), ('STATUS_UNSPECIFIED', 'PENDING')]
+    assert reply.body['events'][0]['request_id'] == 'rest-advance-1'
+    assert len(reply.body['events'][1]['request_id']) == 36  # Envoy's own x-request-id, a UUID
+    assert api.get('/api/orders/987654321/events').status == 404
+
+
+def test_a_rest_watcher_gets_one_json_line_per_change_as_it_happens(system, api):
+    product = create_product(api, stock_quantity=5)['id']
+    order = place_order(api, [(product, 1)])
+    connection = http.client.HTTPConnection(system.gateway, timeout=15)
+    try:
+        connection.request('GET', f'/api/orders/{order["id"]}/watch')
+        response = connection.getresponse()
+        assert response.status == 200
+        updates = [json.loads(response.readline())]
+        for status in ('processing', 'shipped', 'delivered'):
+            assert api.patch(f'/api/orders/{order["id"]}/status', {'status': status}).status == 200
+            updates.append(json.loads(response.readline()))  # arrives before the next change is made
+        assert response.read() == b''  # the stream ended with the delivery
+    finally:
+        connection.close()
+    assert [(update['order']['status'], update['event']['to_status']) for update in updates] == [
+        ('PENDING', 'PENDING'), ('PROCESSING', 'PROCESSING'), ('SHIPPED', 'SHIPPED'), ('DELIVERED', 'DELIVERED')]
+    ids = [int(update['event']['id']) for update in updates]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+
+
+def test_watching_an_unknown_order_through_rest_is_404(api):
+    reply = api.get('/api/orders/987654321/watch')
+    assert reply.status == 404 and reply.body['message'] == 'order 987654321 not found'

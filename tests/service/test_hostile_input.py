@@ -360,9 +360,27 @@ def test_cancel_order(orders_stub, shop_probe, shop, data):
 
 # --- bytes that are not the request message ----------------------------------------------------------
 
-RPCS = [(service.full_name, method.name) for service in (products_pb2.DESCRIPTOR.services_by_name['ProductService'],
-                                                         orders_pb2.DESCRIPTOR.services_by_name['OrderService'])
-        for method in service.methods]
+SERVICES = (products_pb2.DESCRIPTOR.services_by_name['ProductService'],
+            orders_pb2.DESCRIPTOR.services_by_name['OrderService'])
+RPCS = [(service.full_name, method.name) for service in SERVICES for method in service.methods]
+STREAMING = {(service.full_name, method.name) for service in SERVICES for method in service.methods
+             if method.server_streaming}
+
+
+def first_of_stream(open_stream):
+    """A server-streaming RPC called like a unary one: its first message, or None when the stream is open but
+    waiting for a change (a watch of every order); a refusal comes before any message, as an RpcError."""
+    def call(request, timeout):
+        stream = open_stream(request, timeout=min(timeout, 1.0))
+        try:
+            return next(stream, None)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return None
+            raise
+        finally:
+            stream.cancel()
+    return call
 
 
 @pytest.fixture
@@ -370,7 +388,12 @@ def raw_rpc(products_address, orders_address):
     """raw_rpc(service, method): a callable sending bytes as they are to that RPC on its server."""
     with grpc.insecure_channel(products_address) as products, grpc.insecure_channel(orders_address) as orders:
         channels = {'ecommerce.products.v1.ProductService': products, 'ecommerce.orders.v1.OrderService': orders}
-        yield lambda service, method: channels[service].unary_unary(f'/{service}/{method}')
+
+        def rpc(service, method):
+            if (service, method) in STREAMING:
+                return first_of_stream(channels[service].unary_stream(f'/{service}/{method}'))
+            return channels[service].unary_unary(f'/{service}/{method}')
+        yield rpc
 
 
 @MANY
