@@ -67,4 +67,25 @@ class StockReservationLine(ProductsModel):
         table_name = 'stock_reservation_lines'
 
 
-MODELS = [Product, StockReservation, StockReservationLine]
+class StockMovement(ProductsModel):
+    """One change of a product's stock, written in the transaction that made it: taken for a reservation, given
+    back by its release, or set by an update. A product's movements add up to its stock now minus its stock when
+    it was created."""
+    RESERVED = 'reserved'
+    RELEASED = 'released'
+    ADJUSTED = 'adjusted'
+
+    # No foreign key: the history outlives a deleted product.
+    product_id = peewee.BigIntegerField(index=True)
+    delta = peewee.IntegerField()
+    stock_after = peewee.IntegerField()
+    reason = peewee.CharField(max_length=10)
+    reservation_id = peewee.CharField(max_length=100, null=True)
+    request_id = peewee.CharField(max_length=100)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = 'stock_movements'
+
+
+MODELS = [Product, StockReservation, StockReservationLine, StockMovement]

@@ -40,8 +40,21 @@ def current_stock(products_stub, product_ids, timeout=None):
             for product_id in product_ids}
 
 
+def movements_total(products_stub, product_id, timeout=None):
+    """The sum of a product's stock movements, read page by page."""
+    total, token = 0, ''
+    while True:
+        page = products_stub.ListStockMovements(products_pb2.ListStockMovementsRequest(
+            product_id=product_id, page_size=100, page_token=token), timeout=timeout)
+        total += sum(movement.delta for movement in page.movements)
+        token = page.next_page_token
+        if not token:
+            return total
+
+
 def assert_stock_conserved(products_stub, orders_stub, initial, timeout=None):
-    """Check the invariant for the products in `initial` (id → initial stock); return (stock, held)."""
+    """Check the invariants for the products in `initial` (id → stock when created): what is on the shelf and what
+    live orders hold add up to it, and so do the recorded stock movements; return (stock, held)."""
     stock = current_stock(products_stub, initial, timeout)
     held = Counter()
     for order in all_orders(orders_stub, timeout):
@@ -51,6 +64,7 @@ def assert_stock_conserved(products_stub, orders_stub, initial, timeout=None):
     for product_id, start in initial.items():
         assert stock[product_id] >= 0, product_id
         assert start == stock[product_id] + held[product_id], (product_id, start, stock[product_id], held[product_id])
+        assert movements_total(products_stub, product_id, timeout) == stock[product_id] - start, product_id
     return stock, held
 
 

@@ -8,6 +8,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from services.errors import FailedPrecondition, InsufficientStock, ProductNotFound, Unavailable
+from services.request_context import REQUEST_ID_HEADER, current_request_id
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class StockClient:
         request = products_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
             products_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines])
         try:
-            response = await self._stub.ReserveStock(request, timeout=self._timeout)
+            response = await self._stub.ReserveStock(request, timeout=self._timeout, metadata=_request_metadata())
         except grpc.RpcError as error:
             raise _domain_error(error) from None
         return [ReservedLine(line.product_id, line.quantity, line.product_name, Decimal(line.unit_price))
@@ -46,9 +47,16 @@ class StockClient:
         """Give a reservation's stock back (idempotent); raise StockUnavailable when unsure."""
         request = products_pb2.ReleaseStockRequest(reservation_id=reservation_id)
         try:
-            return (await self._stub.ReleaseStock(request, timeout=self._timeout)).released_now
+            return (await self._stub.ReleaseStock(request, timeout=self._timeout,
+                                                  metadata=_request_metadata())).released_now
         except grpc.RpcError as error:
             raise _domain_error(error) from None
+
+
+def _request_metadata():
+    """The call's request id, passed on so that Products records its stock movements under it too."""
+    request_id = current_request_id()
+    return ((REQUEST_ID_HEADER, request_id),) if request_id else None
 
 
 # Answers that mean Products decided and took nothing; any other may hide a committed change.

@@ -4,15 +4,23 @@ from dataclasses import dataclass
 import peewee
 
 from services.errors import AlreadyExists, FailedPrecondition, InsufficientStock, ProductNotFound
+from services.request_context import current_request_id
 from storage import catalog_index
 from storage.database import Prepared, PreparedInsert, keyset_page, utcnow
-from storage.products import Product, StockReservation, StockReservationLine, database
+from storage.products import Product, StockMovement, StockReservation, StockReservationLine, database
 
 
 @dataclass(frozen=True)
 class ProductPage:
     products: list
     last_id: int | None  # key to continue after; None on the last page
+    total_size: int
+
+
+@dataclass(frozen=True)
+class MovementPage:
+    movements: list
+    last_id: int | None
     total_size: int
 
 
@@ -35,12 +43,41 @@ def get_product(product_id):
 
 
 def update_product(product_id, changes):
+    """Apply `changes`; a new stock_quantity is recorded as a stock movement in the same transaction."""
     with database.atomic():
+        before = _locked_stock(product_id) if 'stock_quantity' in changes else None
         changed = (Product.update(**_with_search_name(changes), updated_at=utcnow())
                    .where(Product.id == product_id).execute())
         if not changed:
             raise ProductNotFound(product_id)
+        if before is not None and changes['stock_quantity'] != before:
+            _record_movement(product_id, changes['stock_quantity'] - before, changes['stock_quantity'],
+                             StockMovement.ADJUSTED)
         return get_product(product_id)
+
+
+def _locked_stock(product_id):
+    """The product's stock (None for an unknown product), its row locked until the commit on PostgreSQL so that no
+    reservation moves the stock in between; SQLite's writers take turns anyway."""
+    query = Product.select(Product.stock_quantity).where(Product.id == product_id)
+    row = (query.for_update() if database.for_update else query).first()
+    return row and row.stock_quantity
+
+
+def stock_movements(product_id, page):
+    """A page of a product's stock movements, newest first; ProductNotFound for an unknown product."""
+    get_product(product_id)
+    query = StockMovement.select().where(StockMovement.product_id == product_id)
+    movements, last_id = keyset_page(query, StockMovement.id, page.size, page.after, descending=True)
+    return MovementPage(movements, last_id, query.count())
+
+
+_NEW_MOVEMENT = PreparedInsert(StockMovement)
+
+
+def _record_movement(product_id, delta, stock_after, reason, reservation_id=None):
+    _NEW_MOVEMENT(product_id=product_id, delta=delta, stock_after=stock_after, reason=reason,
+                  reservation_id=reservation_id, request_id=current_request_id(), created_at=utcnow())
 
 
 def delete_product(product_id):
@@ -70,11 +107,11 @@ def list_products(page, search=None):
 
 _NEW_RESERVATION = PreparedInsert(StockReservation)
 _NEW_RESERVATION_LINE = PreparedInsert(StockReservationLine)
-# Takes the units if there are enough, and says what they were sold as, in one statement.
+# Takes the units if there are enough, and says what they were sold as and what is left, in one statement.
 _TAKE = Prepared(lambda quantity, product_id: Product
                  .update(stock_quantity=Product.stock_quantity - quantity)
                  .where((Product.id == product_id) & (Product.stock_quantity >= quantity))
-                 .returning(Product.name, Product.price))
+                 .returning(Product.name, Product.price, Product.stock_quantity))
 
 
 def reserve_stock(reservation_id, lines):
@@ -88,7 +125,8 @@ def reserve_stock(reservation_id, lines):
             now = utcnow()
             reservation = _NEW_RESERVATION(reservation_id=reservation_id, state=StockReservation.RESERVED,
                                            created_at=now, updated_at=now)
-            sold_as = {product_id: _take(product_id, quantity) for product_id, quantity in sorted(lines)}
+            sold_as = {product_id: _take(product_id, quantity, reservation_id)
+                       for product_id, quantity in sorted(lines)}
             rows = [StockReservationLine(reservation=reservation, position=position, product_id=product_id,
                                          quantity=quantity, product_name=sold_as[product_id][0],
                                          unit_price=sold_as[product_id][1])
@@ -101,13 +139,14 @@ def reserve_stock(reservation_id, lines):
         return _replay_reservation(reservation_id, lines)
 
 
-def _take(product_id, quantity):
-    """Take `quantity` units; return the product's (name, price)."""
+def _take(product_id, quantity, reservation_id):
+    """Take `quantity` units and record it; return the product's (name, price)."""
     taken = _TAKE.returned(quantity, product_id)
     if not taken:
         product = get_product(product_id)  # or ProductNotFound
         raise InsufficientStock(product_id, quantity, product.stock_quantity, product.name)
-    name, price = taken[0]
+    name, price, stock_after = taken[0]
+    _record_movement(product_id, -quantity, stock_after, StockMovement.RESERVED, reservation_id)
     return name, Product.price.python_value(price)
 
 
@@ -121,6 +160,12 @@ def _replay_reservation(reservation_id, lines):
         raise AlreadyExists(f'reservation {reservation_id} exists with other lines', reason='RESERVATION_MISMATCH',
                             reservation_id=reservation_id)
     return stored
+
+
+_GIVE_BACK = Prepared(lambda quantity, product_id: Product
+                      .update(stock_quantity=Product.stock_quantity + quantity)
+                      .where(Product.id == product_id)
+                      .returning(Product.stock_quantity))
 
 
 def release_stock(reservation_id):
@@ -142,8 +187,10 @@ def release_stock(reservation_id):
                              .order_by(StockReservationLine.product_id))
                     for line in lines:
                         # A deleted product's stock has nowhere to go back to.
-                        (Product.update(stock_quantity=Product.stock_quantity + line.quantity)
-                         .where(Product.id == line.product_id).execute())
+                        given_back = _GIVE_BACK.returned(line.quantity, line.product_id)
+                        if given_back:
+                            _record_movement(line.product_id, line.quantity, given_back[0][0],
+                                             StockMovement.RELEASED, reservation_id)
                     return True
                 if not StockReservation.select().where(StockReservation.reservation_id == reservation_id).exists():
                     StockReservation.create(reservation_id=reservation_id, state=StockReservation.RELEASED)

@@ -36,6 +36,16 @@ def product_message(product):
     return message
 
 
+def movement_message(movement):
+    message = products_pb2.StockMovement(
+        id=movement.id, product_id=movement.product_id, delta=movement.delta,
+        stock_before=movement.stock_after - movement.delta, stock_after=movement.stock_after,
+        reason=products_pb2.StockMovement.Reason.Value(movement.reason.upper()),
+        reservation_id=movement.reservation_id or '', request_id=movement.request_id)
+    message.time.FromDatetime(movement.created_at)
+    return message
+
+
 def product_id(value, field='id'):
     if value <= 0:
         raise InvalidArgument(field, 'must be a positive product id')
@@ -69,6 +79,14 @@ class ProductServicer(products_pb2_grpc.ProductServiceServicer):
                                      request.stock_below if request.HasField('stock_below') else None)
         page = catalog.list_products(page_request(request.page_size, request.page_token, search.listing()), search)
         return products_pb2.SearchProductsResponse(**_page_fields(page, search.listing()))
+
+    def ListStockMovements(self, request, context):
+        the_product = product_id(request.product_id, 'product_id')
+        listing = f'movements|{the_product}'
+        page = catalog.stock_movements(the_product, page_request(request.page_size, request.page_token, listing))
+        return products_pb2.ListStockMovementsResponse(
+            movements=[movement_message(movement) for movement in page.movements], total_size=page.total_size,
+            next_page_token=encode_page_token(page.last_id, listing) if page.last_id is not None else '')
 
     def ReserveStock(self, request, context):
         lines = rules.stock_lines(request.reservation_id, [(line.product_id, line.quantity) for line in request.lines])

@@ -951,3 +951,15 @@ def test_a_rest_watcher_gets_one_json_line_per_change_as_it_happens(system, api)
 def test_watching_an_unknown_order_through_rest_is_404(api):
     reply = api.get('/api/orders/987654321/watch')
     assert reply.status == 404 and reply.body['message'] == 'order 987654321 not found'
+
+
+def test_a_products_stock_movements_through_rest(api):
+    product = create_product(api, stock_quantity=8)['id']
+    order = place_order(api, [(product, 3)])
+    assert api.post(f'/api/orders/{order["id"]}/cancel').status == 200
+    reply = api.get(f'/api/products/{product}/stock-movements')
+    assert reply.status == 200, reply
+    assert [(m['reason'], m['delta'], m['stock_before'], m['stock_after']) for m in reply.body['movements']] == [
+        ('RELEASED', 3, 5, 8), ('RESERVED', -3, 8, 5)]
+    assert reply.body['movements'][1]['request_id'] != reply.body['movements'][0]['request_id']
+    assert api.get('/api/products/987654321/stock-movements').status == 404
