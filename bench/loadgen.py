@@ -7,10 +7,8 @@ headers (successful calls carry grpc-status in trailers, which it does not print
 `grpc-status: N` (N > 0) line of its verbose output, warm-up included; the same request is also sent once with a real
 gRPC client before and after the run, so a request that cannot succeed stops the scenario with the server's answer."""
 import contextlib
-import os
 import re
 import resource
-import shutil
 import struct
 import subprocess
 import tempfile
@@ -21,7 +19,8 @@ from pathlib import Path
 
 import grpc
 
-PACKAGE = 'nghttp2-client'  # Debian's package of h2load
+from scripts.debian import ensure_command
+
 GRPC_HEADERS = (('content-type', 'application/grpc'), ('te', 'trailers'))
 SUMMARY = re.compile(rb'requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, '
                      rb'(\d+) errored, (\d+) timeout')
@@ -32,26 +31,8 @@ EXIT_GRACE_S = 5
 
 
 def ensure_h2load():
-    """The path of h2load, installed with apt-get (as CI and `make bench` run, as root) when missing."""
-    found = shutil.which('h2load')
-    if found:
-        return found
-    env = {**os.environ, 'DEBIAN_FRONTEND': 'noninteractive'}
-    install = ['apt-get', 'install', '-y', '-qq', PACKAGE]
-    output = ''
-    for commands in ([install], [['apt-get', 'update', '-qq'], install]):
-        try:
-            for command in commands:
-                done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=600)
-                output = done.stdout + done.stderr
-                if done.returncode:
-                    break
-        except OSError as error:
-            output = str(error)
-        if shutil.which('h2load'):
-            return shutil.which('h2load')
-    raise RuntimeError(f'h2load is not installed and `apt-get install {PACKAGE}` failed; install it by hand '
-                       f'(Debian/Ubuntu: apt-get install {PACKAGE}):\n{output[-2000:]}')
+    """The path of h2load (Debian's nghttp2-client), installed when missing."""
+    return ensure_command('h2load', 'nghttp2-client')
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from services.settings import (GATEWAY_ADDRESS, GATEWAY_ADMIN_ADDRESS, MAX_MESSA
                                PRODUCTS_ADDRESS)
 
 TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / 'envoy' / 'envoy.yaml'
+# The admin console's files, which Envoy serves itself: envoy.yaml names each as $admin_<name>, dots as underscores.
+ADMIN_CONSOLE = TEMPLATE.parent / 'admin'
 
 
 def split_address(address):
@@ -35,13 +37,19 @@ def endpoints(addresses):
                        for address in replicas(addresses)])
 
 
+def quoted_path(path):
+    """An absolute path as a JSON string, which YAML reads as a quoted string: a path with ': ' stays one value."""
+    return json.dumps(str(pathlib.Path(path).resolve()))
+
+
 def render_config(descriptor, listen, admin, products, orders):
     """Envoy's YAML for these host:port addresses and this descriptor set (made absolute); `products` and
     `orders` may each name several replicas, which Envoy balances across and health-checks."""
-    # Strings go in as JSON strings, which YAML reads as quoted strings: '::1' or a path with ': ' stays one value.
-    values = {'descriptor': json.dumps(str(pathlib.Path(descriptor).resolve())),
+    # Strings go in as JSON strings, which YAML reads as quoted strings: '::1' stays one value.
+    values = {'descriptor': quoted_path(descriptor),
               'max_request_bytes': MAX_MESSAGE_BYTES,
-              'products_endpoints': endpoints(products), 'orders_endpoints': endpoints(orders)}
+              'products_endpoints': endpoints(products), 'orders_endpoints': endpoints(orders),
+              **{'admin_' + file.name.replace('.', '_'): quoted_path(file) for file in ADMIN_CONSOLE.iterdir()}}
     for name, address in (('listen', listen), ('admin', admin)):
         host, values[f'{name}_port'] = split_address(address)
         values[f'{name}_host'] = json.dumps(host)

@@ -13,7 +13,7 @@ from ecommerce.orders.v1 import orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
 # The benchmark starts the system the same way: one copy of the process plumbing, in bench/processes.py.
-from bench.processes import run_sql, start_envoy, start_service
+from bench.processes import run_sql, running_system, start_service
 from services.orders.service import create_server as create_orders_server
 from services.products.service import create_server as create_products_server
 from storage import orders as orders_storage
@@ -211,35 +211,9 @@ def run_service(tmp_path):
         service.stop()
 
 
-class System:
-    """Addresses of a running system: products, orders (gRPC), gateway (Envoy: REST and gRPC), admin."""
-
-    def __init__(self, products, orders, gateway, admin, processes):
-        self.products = products
-        self.orders = orders
-        self.gateway = gateway
-        self.admin = admin
-        self.processes = processes
-
-    @property
-    def base_url(self):
-        return f'http://{self.gateway}'
-
-
 @pytest.fixture(scope='module')
 def system(tmp_path_factory, new_database):
-    """Products, Orders and the real Envoy as subprocesses on free ports, stopped at the end."""
-    tmp_path = tmp_path_factory.mktemp('system')
-    processes = []
-    try:
-        products_process, products = start_service('products', new_database('products'), tmp_path)
-        processes.append(products_process)
-        orders_process, orders = start_service(
-            'orders', new_database('orders'), tmp_path, ['--products-address', products])
-        processes.append(orders_process)
-        envoy, gateway, admin = start_envoy(tmp_path, products, orders)
-        processes.append(envoy)
-        yield System(products, orders, gateway, admin, processes)
-    finally:
-        for process in reversed(processes):
-            process.stop()
+    """Products, Orders and the real Envoy as subprocesses on free ports (bench.processes.System), stopped at the
+    end."""
+    with running_system(tmp_path_factory.mktemp('system'), new_database('products'), new_database('orders')) as running:
+        yield running

@@ -53,7 +53,7 @@ def store(system, api, stubs):
     order = api.post('/api/orders', order_body(products[0]['id'])).body
     assert all(product and product.get('id') for product in products) and order.get('id'), (products, order)
     yield {'products': products, 'order': order}
-    assert all(process.popen.poll() is None for process in system.processes), 'a process died'
+    assert all(process.popen.poll() is None for process in system.processes.values()), 'a process died'
     with urllib.request.urlopen(f'http://{system.admin}/ready', timeout=5) as ready:
         assert ready.status == 200
     for address in (system.products, system.orders):

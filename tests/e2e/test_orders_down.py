@@ -20,7 +20,7 @@ def test_orders_routes_are_503_while_product_routes_still_work(system):
                                      'shipping_address': 'Row', 'items': [{'product_id': product_id, 'quantity': 2}]})
     assert order.status == 200, order
 
-    orders_process = next(process for process in system.processes if process.name == 'orders')
+    orders_process = system.processes['orders']
     assert orders_process.stop() == 0
 
     for method, path, body in (

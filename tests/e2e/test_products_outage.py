@@ -13,7 +13,8 @@ from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 from google.protobuf import json_format
 
-from tests.conftest import new_product, start_envoy
+from bench.processes import start_envoy
+from tests.conftest import new_product
 from tests.e2e.clients import RestClient
 from tests.rpc_errors import error_details
 from tests.stock_checks import all_orders, order_request, wait_until_settled

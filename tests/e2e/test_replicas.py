@@ -17,7 +17,7 @@ import pytest
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
-from tests.conftest import start_envoy
+from bench.processes import start_envoy
 from tests.e2e.clients import RestClient
 from tests.stock_checks import all_orders, assert_stock_conserved
 

@@ -1,0 +1,348 @@
+"""The admin console (envoy/admin/) in a real browser, Debian's Chromium driven by Playwright, against the real system
+behind the real Envoy: what an operator types and clicks, and the values the page shows afterwards.
+
+One browser serves the module; each test gets a fresh browser context (no shared cookies or storage). The system is
+shared too, so each test makes its own products and orders (names carry a unique tag). A screenshot of each view goes
+to build/screenshots/admin-console/.
+"""
+import re
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from scripts.debian import ensure_command
+from services.gateway import ADMIN_CONSOLE
+from tests.e2e.clients import ROOT, RestClient
+from tests.e2e.test_rest import all_pages, create_product, get_product, get_order, place_order, stock, unique_tag
+
+pytestmark = pytest.mark.e2e
+
+SCREENSHOTS = ROOT / 'build' / 'screenshots' / 'admin-console'
+# Flags that work in a container without a display, GPU or network beyond loopback; Playwright adds --headless.
+CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                  '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+
+@pytest.fixture(scope='module')
+def browser():
+    """Debian's Chromium (installed with apt-get when missing), once for the module, in a fresh temporary profile."""
+    try:
+        chromium = ensure_command('chromium', 'chromium')
+    except RuntimeError as error:
+        pytest.fail(f'the admin console tests need Chromium: {error}', pytrace=False)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope='module')
+def api(system):
+    return RestClient(system.gateway)
+
+
+@pytest.fixture
+def console(browser, system):
+    """The console open on its first view. Confirmation prompts are accepted; a script error fails the test."""
+    context = browser.new_context(base_url=f'http://{system.gateway}', viewport={'width': 1280, 'height': 800})
+    page = context.new_page()
+    page.on('dialog', lambda dialog: dialog.accept())
+    script_errors = []
+    page.on('pageerror', lambda error: script_errors.append(error))
+    page.goto('/admin/')
+    yield page
+    context.close()
+    assert not script_errors, f'the page threw: {script_errors}'
+
+
+def screenshot(page, view):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f'{view}.png', full_page=True)
+
+
+def open_view(page, name):
+    """Follow the view's link in the header; the view is the region its heading names."""
+    page.get_by_role('navigation', name='Views').get_by_role('link', name=name).click()
+    view = page.get_by_role('region', name=name)
+    expect(view).to_be_visible()
+    return view
+
+
+def search(view, **fields):
+    """Fill the view's filter form (labels as keys, '' to clear) and submit it; wait for the table to load."""
+    form = view.locator('form.filters')
+    for label, value in fields.items():
+        field = form.get_by_label(label, exact=True)
+        if field.evaluate('element => element.tagName') == 'SELECT':
+            field.select_option(value)
+        else:
+            field.fill(value)
+    form.get_by_role('button', name=re.compile('^(Search|Show)$')).click()
+    expect(view).not_to_have_attribute('aria-busy', 'true')
+
+
+def rows(view):
+    return view.locator(':scope > table > tbody > tr')
+
+
+def cells(row):
+    """{cell name: text} of a table row: its elements marked data-cell, not those of a table nested in it."""
+    return row.evaluate("row => Object.fromEntries([...row.querySelectorAll('[data-cell]')]"
+                        "  .filter(cell => cell.closest('tr') === row)"
+                        "  .map(cell => [cell.dataset.cell, cell.textContent]))")
+
+
+def shown_ids(view):
+    expect(view).not_to_have_attribute('aria-busy', 'true')
+    return [row.get_attribute('data-id') for row in rows(view).all()]
+
+
+def product_dialog(page):
+    return page.get_by_role('dialog')
+
+
+def violation(reply):
+    """The one field violation of a refusal: (field, description)."""
+    assert reply.status == 400, reply
+    [details] = [detail for detail in reply.body['details'] if detail['@type'].endswith('BadRequest')]
+    [only] = details['field_violations']
+    return only['field'], only['description']
+
+
+# --- served by Envoy ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('path, file, content_type', [
+    ('/admin/', 'index.html', 'text/html; charset=utf-8'),
+    ('/admin/admin.css', 'admin.css', 'text/css; charset=utf-8'),
+    ('/admin/admin.js', 'admin.js', 'text/javascript; charset=utf-8'),
+])
+def test_envoy_serves_each_file_of_the_console_with_its_type(api, path, file, content_type):
+    reply = api.get(path)
+    assert reply.status == 200, reply
+    assert reply.text == (ADMIN_CONSOLE / file).read_text()
+    assert reply.headers['content-type'] == content_type
+    assert reply.headers['cache-control'] == 'no-cache'
+    assert reply.headers['x-content-type-options'] == 'nosniff'
+
+
+def test_the_console_address_without_its_slash_redirects_and_the_page_allows_only_its_own_origin(api):
+    reply = api.get('/admin')
+    assert reply.status == 301 and reply.headers['location'].endswith('/admin/')
+    policy = api.get('/admin/').headers['content-security-policy']
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+
+
+# --- products -----------------------------------------------------------------------------------------------
+
+def test_a_product_created_in_the_console_is_listed_and_its_price_edited(console, api):
+    tag = unique_tag()
+    console.get_by_role('button', name='New product').click()
+    dialog = product_dialog(console)
+    dialog.get_by_label('Name').fill(f'Brass lamp {tag}')
+    dialog.get_by_label('Description').fill('40 cm, dimmable')
+    dialog.get_by_label('Price').fill('49.90')
+    dialog.get_by_label('Units in stock').fill('12')
+    dialog.get_by_label('Category').select_option('home')
+    dialog.get_by_role('button', name='Save').click()
+    expect(dialog).to_be_hidden()
+    products = console.locator('#products')
+    expect(products.get_by_role('status')).to_contain_text(f'Created product')
+
+    search(products, **{'Name contains': tag})
+    expect(rows(products)).to_have_count(1)
+    [stored] = api.get(f'/api/products/search?q={tag}').body['products']
+    assert {key: stored[key] for key in ('name', 'description', 'price', 'stock_quantity', 'category')} == {
+        'name': f'Brass lamp {tag}', 'description': '40 cm, dimmable', 'price': '49.90', 'stock_quantity': 12,
+        'category': 'HOME'}
+    row = rows(products).first
+    assert cells(row) | {'updated': ''} == {'id': stored['id'], 'name': f'Brass lamp {tag}', 'category': 'home',
+                                            'price': '49.90', 'stock': '12', 'updated': ''}
+
+    # A bad price: the server's own message, next to the price field, and nothing saved.
+    row.get_by_role('button', name=f'Edit Brass lamp {tag}').click()
+    price = dialog.get_by_label('Price')
+    price.fill('-5')
+    dialog.get_by_role('button', name='Save').click()
+    field, refusal = violation(api.patch(f'/api/products/{stored["id"]}?update_mask=price', {'price': '-5'}))
+    assert field == 'price'
+    expect(price).to_have_attribute('aria-invalid', 'true')
+    expect(price).to_have_accessible_description(refusal)
+    expect(dialog.get_by_label('Name')).not_to_have_attribute('aria-invalid', 'true')
+    expect(dialog).to_be_visible()
+    screenshot(console, 'product-form')
+    assert get_product(api, stored['id'])['price'] == '49.90'
+
+    # Meanwhile an order takes 2 units: saving the new price must not write the old stock back.
+    place_order(api, [(stored['id'], 2)])
+    price.fill('54.25')
+    dialog.get_by_role('button', name='Save').click()
+    expect(dialog).to_be_hidden()
+    expect(row.locator('[data-cell="price"]')).to_have_text('54.25')
+    expect(row.locator('[data-cell="stock"]')).to_have_text('10')
+    assert {key: get_product(api, stored['id'])[key] for key in ('price', 'stock_quantity')} == {
+        'price': '54.25', 'stock_quantity': 10}
+    screenshot(console, 'products')
+
+
+def test_products_are_filtered_and_paged_with_the_api_page_tokens(console, api):
+    tag = unique_tag()
+    made = [create_product(api, name=f'Shelf {tag} {index:02}', price=f'{10 + index}.50',
+                           category=('books', 'toys')[index % 2]) for index in range(45)]
+    pages = [[product['id'] for product in made[start:start + 20]] for start in (0, 20, 40)]
+    products = console.locator('#products')
+    status = products.get_by_role('status')
+    previous = products.get_by_role('button', name='Previous page')
+    following = products.get_by_role('button', name='Next page')
+
+    search(products, **{'Name contains': tag})
+    expect(status).to_have_text('Products: 1–20 of 45.')
+    assert shown_ids(products) == pages[0]
+    expect(previous).to_be_disabled()
+    following.click()
+    expect(status).to_have_text('Products: 21–40 of 45.')
+    following.click()
+    expect(status).to_have_text('Products: 41–45 of 45.')
+    assert shown_ids(products) == pages[2]
+    expect(following).to_be_disabled()
+    previous.click()
+    expect(status).to_have_text('Products: 21–40 of 45.')
+    assert shown_ids(products) == pages[1]
+    previous.click()
+    expect(status).to_have_text('Products: 1–20 of 45.')
+    assert shown_ids(products) == pages[0]
+
+    search(products, Category='books', **{'Lowest price': '15', 'Highest price': '25.50'})
+    expected = [product['id'] for product in made
+                if product['category'] == 'BOOKS' and Decimal('15') <= Decimal(product['price']) <= Decimal('25.50')]
+    assert shown_ids(products) == expected and expected
+    assert {cells(row)['price'] for row in rows(products).all()} <= {product['price'] for product in made}
+
+    lowest = products.get_by_label('Lowest price')
+    search(products, **{'Lowest price': 'abc'})
+    _field, refusal = violation(api.get(f'/api/products/search?q={tag}&min_price=abc'))
+    expect(lowest).to_have_attribute('aria-invalid', 'true')
+    expect(lowest).to_have_accessible_description(refusal)
+    expect(rows(products)).to_have_count(0)
+
+
+def test_a_product_deleted_in_the_console_is_gone(console, api):
+    tag = unique_tag()
+    product = create_product(api, name=f'Old stock {tag}')
+    products = console.locator('#products')
+    search(products, **{'Name contains': tag})
+    products.get_by_role('button', name=f'Delete Old stock {tag}').click()
+    expect(products.get_by_role('status')).to_contain_text(f'Deleted product {product["id"]}')
+    expect(rows(products)).to_have_count(0)
+    assert api.get(f'/api/products/{product["id"]}').status == 404
+
+
+# --- orders -------------------------------------------------------------------------------------------------
+
+def test_an_order_is_shown_with_its_items_advanced_and_cancelled_and_its_stock_comes_back(console, api):
+    tag = unique_tag()
+    product = create_product(api, name=f'Kettle {tag}', price='19.99', stock_quantity=10)
+    email = f'{tag.lower()}@example.com'
+    order = place_order(api, [(product['id'], 3)], email=email, name='Ada Lovelace')
+    assert stock(api, product['id']) == 7
+
+    orders = open_view(console, 'Orders')
+    search(orders, **{'Customer email': email})
+    expect(orders.get_by_label('Status')).to_be_disabled()
+    assert shown_ids(orders) == [order['id']]
+    row = rows(orders).first
+    assert cells(row) | {'placed': ''} == {'id': order['id'], 'customer': 'Ada Lovelace', 'email': email,
+                                           'status': 'pending', 'total': '59.97', 'item-count': '1 item',
+                                           'placed': ''}
+    row.get_by_text('1 item').click()
+    item = row.locator('.items tbody tr')
+    expect(item).to_have_count(1)
+    assert cells(item) == {'product': f'Kettle {tag} (product {product["id"]})', 'price': '19.99', 'quantity': '3',
+                           'subtotal': '59.97'}
+    screenshot(console, 'orders')
+
+    row.get_by_role('button', name=f'Advance order {order["id"]} to processing').click()
+    row = orders.locator(f'tr[data-id="{order["id"]}"]')
+    expect(row.locator('[data-cell="status"]')).to_have_text('processing')
+    assert get_order(api, order['id'])['status'] == 'PROCESSING'
+
+    row.get_by_role('button', name=f'Cancel order {order["id"]}').click()
+    expect(row.locator('[data-cell="status"]')).to_have_text('cancelled')
+    expect(row.get_by_role('button')).to_have_count(0)
+    assert get_order(api, order['id'])['status'] == 'CANCELLED'
+
+    # Listed among the cancelled orders (newest first), and the stock is back on the products page.
+    orders.get_by_role('button', name='Clear').click()
+    search(orders, Status='cancelled')
+    assert order['id'] in shown_ids(orders)
+    assert {cells(row)['status'] for row in rows(orders).all()} == {'cancelled'}
+    products = open_view(console, 'Products')
+    search(products, **{'Name contains': tag})
+    expect(products.locator('[data-cell="stock"]')).to_have_text(['10'])
+
+
+def test_a_move_the_workflow_forbids_is_refused_with_the_servers_reason(console, api):
+    tag = unique_tag()
+    product = create_product(api, name=f'Tent {tag}', stock_quantity=5)
+    email = f'{tag.lower()}@example.com'
+    order = place_order(api, [(product['id'], 2)], email=email)
+    orders = open_view(console, 'Orders')
+    search(orders, **{'Customer email': email})
+    expect(orders.locator('[data-cell="status"]')).to_have_text(['pending'])
+
+    # Another operator ships the order while this page still shows it pending; then this one cancels it.
+    for status in ('processing', 'shipped'):
+        assert api.patch(f'/api/orders/{order["id"]}/status', {'status': status}).status == 200
+    orders.get_by_role('button', name=f'Cancel order {order["id"]}').click()
+    refusal = api.post(f'/api/orders/{order["id"]}/cancel')
+    assert refusal.status == 400, refusal
+    row = orders.locator(f'tr[data-id="{order["id"]}"]')
+    expect(row.get_by_role('alert')).to_have_text(refusal.body['message'])
+    # The row now shows the order as it is, with the one move left.
+    expect(row.locator('[data-cell="status"]')).to_have_text('shipped')
+    expect(row.get_by_role('button')).to_have_text(['Advance to delivered'])
+    assert stock(api, product['id']) == 3
+
+
+# --- low stock ----------------------------------------------------------------------------------------------
+
+def test_the_low_stock_view_lists_exactly_the_products_below_the_threshold(console, api):
+    tag = unique_tag()
+    made = {units: create_product(api, name=f'Battery {tag} x{units}', stock_quantity=units)['id']
+            for units in (0, 2, 4, 5, 7)}
+    low = open_view(console, 'Low stock')
+    search(low, **{'Fewer units than': '5'})
+    shown = []
+    while True:
+        shown += [(row.get_attribute('data-id'), int(cells(row)['stock'])) for row in rows(low).all()]
+        following = low.get_by_role('button', name='Next page')
+        if following.is_disabled():
+            break
+        page_label = low.locator('.page-label').text_content()
+        following.click()
+        expect(low.locator('.page-label')).not_to_have_text(page_label)
+    everything = all_pages(api, '/api/products', 'products', page_size=100)
+    assert sorted(shown) == sorted((product['id'], product['stock_quantity']) for product in everything
+                                   if product['stock_quantity'] < 5)
+    assert {made[0], made[2], made[4]} <= {product_id for product_id, _units in shown}
+    assert not {made[5], made[7]} & {product_id for product_id, _units in shown}
+    screenshot(console, 'low-stock')
+
+    # Restocked from this view, a product leaves it.
+    low.get_by_role('button', name=f'Edit Battery {tag} x0').click()
+    dialog = product_dialog(console)
+    dialog.get_by_label('Units in stock').fill('40')
+    dialog.get_by_role('button', name='Save').click()
+    expect(low.get_by_role('status')).to_contain_text(f'Saved product {made[0]}')
+    assert made[0] not in shown_ids(low)
+    assert stock(api, made[0]) == 40
+
+    threshold = low.get_by_label('Fewer units than')
+    search(low, **{'Fewer units than': '-1'})
+    _field, refusal = violation(api.get('/api/products/search?stock_below=-1'))
+    expect(threshold).to_have_attribute('aria-invalid', 'true')
+    expect(threshold).to_have_accessible_description(refusal)
+    search(low, **{'Fewer units than': ''})
+    expect(threshold).to_have_accessible_description('enter a number of units, 0 or more')
