@@ -3,6 +3,7 @@ every scenario on every path for a bounded time, stop everything, print the tabl
 and the chart under bench/results/. SQLite by default; BENCH_DB=postgresql://... (a server where databases may be
 created) or BENCH_DB=throwaway (scripts/throwaway_postgres.py) for PostgreSQL."""
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -19,10 +20,12 @@ from bench.loadgen import ensure_h2load
 from bench.processes import DESCRIPTOR, ROOT, bench_databases, process_tree, running_system
 from bench.scenarios import BY_NAME, SCENARIOS, SMOKE, Fixed, Settings, run_scenario
 from bench.seed import seed_products
-from bench.targets import BASELINE, GrpcDirect, RestEnvoy, baseline_runner
+from bench.asyncclient import idle_watchers
+from bench.targets import BASELINE, IDLE_WATCHERS, GrpcDirect, RestEnvoy, baseline_runner
 
 MAX_DURATION = 15
 WORKERS = 'workers'  # the --only name of target 4's runs: GetProduct via Envoy with 1, then 2 Products workers
+WATCHERS = 'watchers'  # target 7's: GetProduct via Envoy without, then with IDLE_WATCHERS idle watch streams
 METHOD_NOTES = [
     ('h2load rows: one request repeated from N connections with one request in flight each, after a warm-up; '
      'latencies from its per-request log.'),
@@ -46,9 +49,10 @@ def parse_args(argv):
                         help=f'seconds measured per scenario (default 10, at most {MAX_DURATION}; 1 with --smoke)')
     parser.add_argument('--warmup', type=float, help='seconds of warm-up before each (default 1; 0.2 with --smoke)')
     parser.add_argument('--smoke', action='store_true',
-                        help=f'tiny and quick, as `make test` runs it: {", ".join(SMOKE)}; no baseline, no workers')
-    parser.add_argument('--only', nargs='+', choices=[*BY_NAME, WORKERS], metavar='SCENARIO',
-                        help=f'run only these: {", ".join([*BY_NAME, WORKERS])}')
+                        help=f'tiny and quick, as `make test` runs it: {", ".join([*SMOKE, WATCHERS])}; no baseline, '
+                             f'no workers')
+    parser.add_argument('--only', nargs='+', choices=[*BY_NAME, WORKERS, WATCHERS], metavar='SCENARIO',
+                        help=f'run only these: {", ".join([*BY_NAME, WORKERS, WATCHERS])}')
     parser.add_argument('--no-baseline', action='store_true', help='skip the baseline even when it is built')
     parser.add_argument('--results', type=Path, default=ROOT / 'bench' / 'results', help='where to write results')
     parser.add_argument('--products-args', default='', help='extra arguments for the Products service')
@@ -59,7 +63,7 @@ def parse_args(argv):
     args.products = args.products or (200 if args.smoke else 1_000_000)
     args.duration = min(MAX_DURATION, args.duration or (1 if args.smoke else 10))
     args.warmup = args.warmup if args.warmup is not None else (0.2 if args.smoke else 1)
-    args.only = args.only or (SMOKE if args.smoke else [*BY_NAME, WORKERS])
+    args.only = args.only or ([*SMOKE, WATCHERS] if args.smoke else [*BY_NAME, WORKERS, WATCHERS])
     return args
 
 
@@ -112,12 +116,14 @@ def run(args, folder, bench_db):
         say(f'seeding {args.products:,} products ...')
         seed_seconds = seed_products(products_url, args.products)
         say(f'seeded in {seed_seconds:.1f} s')
-        if scenarios:
+        if scenarios or WATCHERS in args.only:
             with running_system(folder, products_url, orders_url, shlex.split(args.products_args),
                                 shlex.split(args.orders_args)) as system:
                 say(f'system: products {system.products}, orders {system.orders}, envoy {system.gateway}')
                 logs = [system.processes['products'], system.processes['orders']]
                 bench.measure([GrpcDirect(system), RestEnvoy(system)], scenarios, logs)
+                if WATCHERS in args.only:
+                    measure_watchers(bench, system, logs)
         reasons = {BASELINE: measure_baseline(bench, scenarios)} if scenarios else {}
         if WORKERS in args.only:
             measure_workers(bench, products_url, orders_url)
@@ -139,6 +145,16 @@ def measure_baseline(bench, scenarios):
     except RuntimeError as error:  # it did not start: the other figures still stand
         return f'baseline did not start: {str(error).strip()[:500]}'
     return None
+
+
+def measure_watchers(bench, system, logs):
+    """Target 7: GetProduct via Envoy without, then with IDLE_WATCHERS open WatchOrders streams, back to back."""
+    base = BY_NAME['get_product']
+    for count in (0, IDLE_WATCHERS):
+        scenario = Fixed(f'get_product_{count}_watchers', f'GetProduct while {count} WatchOrders streams wait',
+                         base.clients, base.request)
+        with idle_watchers(f'http://{system.gateway}', count) if count else contextlib.nullcontext():
+            bench.measure([RestEnvoy(system)], [scenario], logs)
 
 
 def measure_workers(bench, products_url, orders_url):

@@ -2,9 +2,11 @@
 workload), over grpc.aio for gRPC and aiohttp for REST. It competes with the servers for CPU and is labelled
 "python client" in the results; h2load measures everything that a fixed request can."""
 import asyncio
+import contextlib
 import itertools
 import random
 import resource
+import threading
 import time
 
 import grpc
@@ -99,6 +101,48 @@ class RestCalls:
 
     async def close(self):
         await self._session.close()
+
+
+@contextlib.contextmanager
+def idle_watchers(base_url, count):
+    """`count` WatchOrders streams through Envoy (REST, one connection each), open until the block ends: the watchers
+    of target 7, which wait for a change that does not come. They run in a thread with its own event loop, so that
+    h2load can load the system meanwhile."""
+    import aiohttp
+    opened, stop = threading.Event(), None
+    failure = []
+
+    async def hold():
+        nonlocal stop
+        stop = asyncio.Event()
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=count)) as session:
+            try:
+                responses = await asyncio.gather(*(session.get(f'{base_url}/api/orders/watch') for _ in range(count)))
+            except Exception as error:  # reported by the caller's thread
+                failure.append(f'{type(error).__name__}: {error}')
+                opened.set()
+                return
+            try:
+                if any(response.status != 200 for response in responses):
+                    failure.append(f'watch answered {[response.status for response in responses][:5]}')
+                opened.set()
+                await stop.wait()
+            finally:
+                for response in responses:
+                    response.close()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(hold(),), daemon=True)
+    thread.start()
+    try:
+        if not opened.wait(30) or failure:
+            raise RuntimeError(f'{count} watchers did not open: {failure or "timed out"}')
+        yield
+    finally:
+        if stop is not None:
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+        loop.close()
 
 
 async def _drive(calls, clients, duration, warmup, step):

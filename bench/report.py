@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from bench.targets import BASELINE, GRPC_DIRECT, REST_ENVOY
+from bench.targets import BASELINE, GRPC_DIRECT, IDLE_WATCHERS, REST_ENVOY
 
 MILLION = 1_000_000
 SERVICES = ('products', 'orders')
@@ -63,9 +63,12 @@ def _latency_ratio(scenario, path, reference_scenario, reference_path, limit, ke
     return check
 
 
-def _workers_check(figure):
-    one, two = (figure(f'get_product_{n}_worker{"s" if n > 1 else ""}', REST_ENVOY, 'requests_per_s') for n in (1, 2))
-    return two >= 1.5 * one, f'{two:g} vs {one:g} req/s: {two / one:.2f}x (need 1.5x)'
+def _against(scenario, reference, path, minimum):
+    """scenario's requests/s ≥ minimum × reference's, both on `path` in the same run."""
+    def check(figure):
+        ours, theirs = figure(scenario, path, 'requests_per_s'), figure(reference, path, 'requests_per_s')
+        return ours >= minimum * theirs, f'{ours:g} vs {theirs:g} req/s: {ours / theirs:.2f}x (need {minimum:g}x)'
+    return check
 
 
 def _rss_check(service):
@@ -88,7 +91,8 @@ TARGETS = [
          _at_most(f'create_order_{items}', REST_ENVOY, 'errors', 0), False))],
     ('3. REST via Envoy p50 at 1 client <= 1.5x gRPC direct',
      _latency_ratio('get_product_1client', REST_ENVOY, 'get_product_1client', GRPC_DIRECT, 1.5), False),
-    ('4. GetProduct via Envoy: 2 workers >= 1.5x 1 worker', _workers_check, False),
+    ('4. GetProduct via Envoy: 2 workers >= 1.5x 1 worker',
+     _against('get_product_2_workers', 'get_product_1_worker', REST_ENVOY, 1.5), False),
     *[(f'5. ListProducts {page} page p50 <= 5 ms gRPC direct', _at_most(f'list_{page}', GRPC_DIRECT, 'p50_ms', 5), True)
       for page in ('first', 'middle', 'last')],
     ('5. ListProducts last page p50 within 1.5x of first',
@@ -97,6 +101,8 @@ TARGETS = [
     ('5. SearchProducts >= 20x faster than the baseline (p50)',
      _latency_ratio('search', GRPC_DIRECT, 'search', BASELINE, 1 / 20), True),
     *[(f'6. {service} peak RSS <= 150 MB', _rss_check(service), True) for service in SERVICES],
+    (f'7. GetProduct via Envoy with {IDLE_WATCHERS} idle watchers >= 0.9x without',
+     _against(f'get_product_{IDLE_WATCHERS}_watchers', 'get_product_0_watchers', REST_ENVOY, 0.9), False),
 ]
 
 

@@ -16,6 +16,7 @@ from services.products.servicer import LISTING, ProductServicer
 
 GRPC_DIRECT, REST_ENVOY, BASELINE = 'gRPC direct', 'REST via Envoy', 'baseline'
 PAGE_SIZE = 20  # the baseline's fixed page size, and our default
+IDLE_WATCHERS = 100  # target 7: open WatchOrders streams that see no change while GetProduct is measured
 PRODUCT_SERVICE = ProductServicer.SERVICE_NAME
 
 

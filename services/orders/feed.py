@@ -144,13 +144,19 @@ class Watcher:
                 return change
 
 
-async def watch_order(feed, steps, get_record, order_id, after_event_id=0):
+async def _nothing():
+    pass
+
+
+async def watch_order(feed, steps, get_record, order_id, after_event_id=0, started=_nothing):
     """The changes of one order: first the order as it is with its latest change (or, resuming, each change after
     `after_event_id`), then each change as it happens, ending after the order reaches a final status.
-    `get_record(order_id)` is a step returning the OrderRecord or raising NotFound."""
+    `get_record(order_id)` is a step returning the OrderRecord or raising NotFound; `started()` is awaited once
+    the watch is under way, before any wait for a change."""
     async with feed.watching() as (watcher, _cursor):
         if after_event_id:
             record = await steps.run(get_record, order_id)
+            await started()
             final = rules.is_final(record.order.status)  # then its final change is in the backlog, or was sent
             last_sent = after_event_id
             while changes := await steps.run(feed.changes_after, last_sent, order_id=order_id):
@@ -161,6 +167,7 @@ async def watch_order(feed, steps, get_record, order_id, after_event_id=0):
             # The change first: the order read after it is at least as new, and later changes come from the queue.
             latest = await steps.run(_latest_event_of, order_id)
             record = await steps.run(get_record, order_id)
+            await started()
             yield Change(latest or OrderEvent(id=0, order_id=order_id), record)
             last_sent = latest.id if latest else 0  # an order placed before events were recorded has none
             final = rules.is_final(record.order.status)
@@ -173,10 +180,11 @@ async def watch_order(feed, steps, get_record, order_id, after_event_id=0):
             final = rules.is_final(change.event.to_status)
 
 
-async def watch_orders(feed, steps, status='', email='', after_event_id=0):
+async def watch_orders(feed, steps, status='', email='', after_event_id=0, started=_nothing):
     """The changes of every order, or of those into `status` or of one customer, after `after_event_id` (or from
-    now), as they happen, until the caller stops."""
+    now), as they happen, until the caller stops; `started()` as in watch_order."""
     async with feed.watching() as (watcher, cursor):
+        await started()
         last_sent = after_event_id or cursor
         if after_event_id:
             while changes := await steps.run(feed.changes_after, last_sent, status=status, email=email):

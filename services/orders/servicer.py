@@ -62,6 +62,15 @@ def event_after(value):
     return value
 
 
+def _headers_sender(context):
+    """Sends the response headers of a watch that has started: through Envoy, a REST client gets its 200 then,
+    not only with the first change, which may be hours away. An error found before (an unknown order) still has
+    its own HTTP status."""
+    async def send():
+        await context.send_initial_metadata(())
+    return send
+
+
 def page_fields(page, listing):
     return {
         'orders': [order_message(record) for record in page.orders],
@@ -115,16 +124,18 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             next_page_token=encode_page_token(page.last_id, listing) if page.last_id is not None else '')
 
     async def WatchOrder(self, request, context):
-        async with contextlib.aclosing(feed.watch_order(self._feed, self._steps, self._desk.get, order_id(request.id),
-                                                        event_after(request.after_event_id))) as changes:
+        async with contextlib.aclosing(feed.watch_order(
+                self._feed, self._steps, self._desk.get, order_id(request.id), event_after(request.after_event_id),
+                started=_headers_sender(context))) as changes:
             async for change in changes:
                 yield update_message(change)
 
     async def WatchOrders(self, request, context):
         status = status_name(request.status) if request.status else ''
         email = rules.email_address(request.customer_email, 'customer_email') if request.customer_email else ''
-        async with contextlib.aclosing(feed.watch_orders(self._feed, self._steps, status, email,
-                                                         event_after(request.after_event_id))) as changes:
+        async with contextlib.aclosing(feed.watch_orders(
+                self._feed, self._steps, status, email, event_after(request.after_event_id),
+                started=_headers_sender(context))) as changes:
             async for change in changes:
                 yield update_message(change)
 

@@ -13,7 +13,7 @@ from ecommerce.products.v1 import products_pb2
 from bench.loadgen import grpc_request, run_h2load
 from bench.processes import ROOT, start_service
 from bench.scenarios import SMOKE
-from bench.targets import GRPC_DIRECT, PRODUCT_SERVICE, REST_ENVOY
+from bench.targets import GRPC_DIRECT, IDLE_WATCHERS, PRODUCT_SERVICE, REST_ENVOY
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,8 @@ def test_smoke_run_measures_every_scenario_on_both_paths_and_stops_everything(tm
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((tmp_path / 'latest.json').read_text())
     rows = {(row['scenario'], row['path']): row for row in results['rows']}
-    assert set(rows) == {(scenario, path) for scenario in SMOKE for path in (GRPC_DIRECT, REST_ENVOY)}
+    assert set(rows) == {(scenario, path) for scenario in SMOKE for path in (GRPC_DIRECT, REST_ENVOY)} | {
+        (f'get_product_{count}_watchers', REST_ENVOY) for count in (0, IDLE_WATCHERS)}
     for key, row in rows.items():
         assert row['requests'] > 0, key
         assert row['errors'] == 0, (key, row['notes'])

@@ -963,3 +963,20 @@ def test_a_products_stock_movements_through_rest(api):
         ('RELEASED', 3, 5, 8), ('RESERVED', -3, 8, 5)]
     assert reply.body['movements'][1]['request_id'] != reply.body['movements'][0]['request_id']
     assert api.get('/api/products/987654321/stock-movements').status == 404
+
+
+def test_a_rest_watch_of_many_orders_answers_at_once_then_streams_each_change(system, api):
+    """The 200 comes when the watch starts, not with the first change, which may be hours away."""
+    email = f'{unique_tag().lower()}@example.com'
+    connection = http.client.HTTPConnection(system.gateway, timeout=5)
+    try:
+        connection.request('GET', f'/api/orders/watch?customer_email={email}')
+        response = connection.getresponse()  # no change has happened yet
+        assert response.status == 200
+        product = create_product(api, stock_quantity=5)['id']
+        place_order(api, [(product, 1)])  # another customer's: not sent
+        order = place_order(api, [(product, 2)], email=email)
+        update = json.loads(response.readline())
+        assert (update['order']['id'], update['event']['to_status']) == (order['id'], 'PENDING')
+    finally:
+        connection.close()
