@@ -180,11 +180,13 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
 
 class _Served:
     """Around one call: its request id, the status that an exception ending it becomes, and its log line."""
-    __slots__ = ('_method', '_context', '_started', '_code', '_request_id')
+    __slots__ = ('_method', '_context', '_peer', '_started', '_code', '_request_id')
 
     def __init__(self, method, context):
         self._method = method
         self._context = context
+        # Read now: grpc.aio crashes the process (SIGSEGV) on peer() once a cancelled call is gone.
+        self._peer = context.peer()
         self._started = time.perf_counter()
         self._code = grpc.StatusCode.OK
         self._request_id = request_context.start_request(context.invocation_metadata())
@@ -204,7 +206,7 @@ class _Served:
                 await self._context.abort_with_status(status)
         finally:
             log.info('rpc', extra={'fields': {
-                'method': self._method, 'code': self._code.name, 'peer': self._context.peer(),
+                'method': self._method, 'code': self._code.name, 'peer': self._peer,
                 'request_id': self._request_id, 'duration_ms': round((time.perf_counter() - self._started) * 1000, 2)}})
 
 
@@ -265,9 +267,9 @@ def exit_on_start_failure(name):
         raise SystemExit(1) from None
 
 
-async def serve(server, health_servicer, grace, name, port, on_stop=()):
-    """Run until SIGTERM or SIGINT, then report NOT_SERVING, let calls in flight finish, await each of
-    `on_stop`, and return."""
+async def serve(server, health_servicer, grace, name, port, on_shutdown=(), on_stop=()):
+    """Run until SIGTERM or SIGINT, then report NOT_SERVING, call each of `on_shutdown` (end what would never finish
+    by itself, such as watches), let calls in flight finish, await each of `on_stop`, and return."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Future()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -279,6 +281,8 @@ async def serve(server, health_servicer, grace, name, port, on_stop=()):
     log.info('shutting down', extra={'fields': {'service': name, 'signal': signal.Signals(signum).name,
                                                 'grace_s': grace}})
     await health_servicer.enter_graceful_shutdown()
+    for callback in on_shutdown:
+        callback()
     await server.stop(grace)
     for callback in on_stop:
         await callback()

@@ -28,11 +28,11 @@ def main():
     stale_after = args.stale_after and datetime.timedelta(seconds=float(args.stale_after))
 
     async def start(address):
-        grpc_server, port, health, recovery = await create_server(
+        grpc_server, port, health, background = await create_server(
             address, args.database_url, args.products_address, args.products_timeout, args.database_threads,
             args.recovery_interval, stale_after)
-        recovery.start()
-        return grpc_server, port, health, [recovery.stop]
+        background.start()
+        return grpc_server, port, health, [background.shutdown], [background.stop]
 
     workers.run_service('orders', orders_storage, args, start)
 

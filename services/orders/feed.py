@@ -61,6 +61,11 @@ class OrderFeed:
     def polling(self):
         return self._poller is not None
 
+    def close(self):
+        """The service is stopping: end every watch, each telling its client where to resume."""
+        for watcher in list(self._watchers):
+            watcher.end()
+
     def poke(self):
         """A change was just made here: read it now rather than at the next poll."""
         if self._woken is not None:
@@ -118,11 +123,13 @@ class OrderFeed:
 
 
 class Watcher:
-    """One watch's queue of changes, bounded: a watcher that falls BACKLOG_LIMIT changes behind is dropped."""
+    """One watch's queue of changes, bounded: a watcher that falls BACKLOG_LIMIT changes behind is dropped; one
+    ended (the service is stopping) is told so once it has read what it was sent."""
 
     def __init__(self):
         self._queue = asyncio.Queue(BACKLOG_LIMIT)
         self.dropped = False
+        self._ended = False
 
     def offer(self, change):
         try:
@@ -132,15 +139,24 @@ class Watcher:
             self.dropped = True
             return False
 
+    def end(self):
+        self._ended = True
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue wakes no one: its reader is not waiting
+            self._queue.put_nowait(None)
+
     async def next(self, last_sent):
         """The next change after the event id `last_sent`."""
         while True:
-            if self.dropped and self._queue.empty():
-                raise Unavailable(f'this watch fell {BACKLOG_LIMIT} changes behind; watch again with '
-                                  f'after_event_id={last_sent}', reason='WATCH_FELL_BEHIND',
-                                  after_event_id=last_sent)
+            if self._queue.empty():
+                if self.dropped:
+                    raise Unavailable(f'this watch fell {BACKLOG_LIMIT} changes behind; watch again with '
+                                      f'after_event_id={last_sent}', reason='WATCH_FELL_BEHIND',
+                                      after_event_id=last_sent)
+                if self._ended:
+                    raise Unavailable(f'the service is stopping; watch again with after_event_id={last_sent}',
+                                      reason='SERVICE_STOPPING', after_event_id=last_sent)
             change = await self._queue.get()
-            if change.event.id > last_sent:
+            if change is not None and change.event.id > last_sent:
                 return change
 
 

@@ -52,9 +52,27 @@ class RecoveryLoop:
                 return
 
 
+class Background:
+    """What runs beside an Orders server: the recovery loop, and the feed of changes that watches read."""
+
+    def __init__(self, recovery, changes):
+        self.recovery = recovery
+        self.changes = changes
+
+    def start(self):
+        self.recovery.start()
+
+    def shutdown(self):
+        """The server is stopping: watches would never end by themselves, so they end now."""
+        self.changes.close()
+
+    async def stop(self):
+        await self.recovery.stop()
+
+
 async def create_server(address, database_url, products_address, products_timeout=5.0, threads=DATABASE_THREADS,
                         recovery_interval=10.0, stale_after=None):
-    """Orders server on `address` (port 0 picks one); returns (server, port, health, recovery loop).
+    """Orders server on `address` (port 0 picks one); returns (server, port, health, Background).
 
     A placement older than `stale_after` is surely not in flight any more, so recovery undoes it; it
     must exceed `products_timeout` by far (default: six times it, at least 30 s).
@@ -71,4 +89,4 @@ async def create_server(address, database_url, products_address, products_timeou
     changes = OrderFeed(steps, desk.records)
     grpc_server, port, health = await server.create_server(address, steps, [
         (orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk, changes, steps))])
-    return grpc_server, port, health, RecoveryLoop(desk, recovery_interval, stale_after)
+    return grpc_server, port, health, Background(RecoveryLoop(desk, recovery_interval, stale_after), changes)

@@ -11,7 +11,7 @@ def main():
                                    settings.PRODUCTS_DATABASE_URL).parse_args()
     server.configure_logging(args.log_level)
     async def start(address):
-        return *await create_server(address, args.database_url, args.database_threads), ()
+        return *await create_server(address, args.database_url, args.database_threads), (), ()
 
     workers.run_service('products', products_storage, args, start)
 

@@ -159,3 +159,26 @@ def test_a_call_in_flight_at_sigterm_finishes(tmp_path, database_url, health_of,
             assert orders_pb2_grpc.OrderServiceStub(channel).GetOrder(orders_pb2.GetOrderRequest(id=order.id)) == order
     finally:
         restarted.stop()
+
+
+def test_sigterm_ends_open_watches_at_once_telling_them_where_to_resume(tmp_path, database_url):
+    """A watch never ends by itself: at SIGTERM it ends with UNAVAILABLE and the event id to resume from, so the
+    service stops without waiting out its grace period and the client watches again elsewhere."""
+    process, address = start_service('orders', database_url('orders'), tmp_path,
+                                     ['--products-address', '127.0.0.1:1', '--workers', '1'])
+    try:
+        with grpc.insecure_channel(address) as channel:
+            watch = orders_pb2_grpc.OrderServiceStub(channel).WatchOrders(orders_pb2.WatchOrdersRequest(), timeout=60)
+            watch.initial_metadata()  # the watch is under way
+            started = time.monotonic()
+            process.popen.send_signal(signal.SIGTERM)
+            with pytest.raises(grpc.RpcError) as raised:
+                next(watch)
+            ended = time.monotonic() - started
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert 'watch again with after_event_id=0' in raised.value.details()
+        assert ended < 3
+        assert process.popen.wait(GRACE_SECONDS) == 0, process.log()
+        assert time.monotonic() - started < GRACE_SECONDS / 2
+    finally:
+        process.stop()

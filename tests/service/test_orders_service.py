@@ -368,7 +368,7 @@ def dead_address():
 
 def test_products_down_gives_unavailable_quickly_and_leaves_no_order(database_url, dead_address):
     with serving(create_orders_server('127.0.0.1:0', database_url('orders'), dead_address,
-                                      products_timeout=1.0)) as (_server, port, _health, _recovery):
+                                      products_timeout=1.0)) as (_server, port, _health, _background):
         with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
             stub = orders_pb2_grpc.OrderServiceStub(channel)
             started = time.monotonic()
@@ -413,7 +413,7 @@ def orders_through(products_servicer, orders_url, products_timeout):
     products_proxy.start()
     try:
         with serving(create_orders_server('127.0.0.1:0', orders_url, f'127.0.0.1:{proxy_port}',
-                                          products_timeout=products_timeout)) as (_server, port, _health, _recovery):
+                                          products_timeout=products_timeout)) as (_server, port, _health, _background):
             with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
                 yield orders_pb2_grpc.OrderServiceStub(channel)
     finally:
