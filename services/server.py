@@ -19,7 +19,7 @@ from grpc_status import rpc_status
 from playhouse.pool import MaxConnectionsExceeded
 
 from services import errors
-from services.settings import DATABASE_THREADS, MAX_MESSAGE_BYTES
+from services.settings import DATABASE_THREADS, MAX_ERROR_DETAILS_BYTES, MAX_MESSAGE_BYTES
 
 log = logging.getLogger('services')
 
@@ -27,6 +27,7 @@ ERROR_DOMAIN = 'ecommerce'
 # The one place where domain errors become gRPC status codes.
 STATUS_CODES = (
     (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.InvalidArguments, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
@@ -53,18 +54,29 @@ def configure_logging(level='INFO'):
 
 
 def status_for(error):
-    """The google.rpc.Status for a domain error: code, message, ErrorInfo and any field violation."""
+    """The google.rpc.Status for a domain error: code, message, ErrorInfo and its field violations."""
     code = next(code for kind, code in STATUS_CODES if isinstance(error, kind))
     details = [error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)]
-    if error.field:
-        details.append(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.problem)]))
+    if error.violations:
+        details.append(bad_request(error.violations))
     packed = []
     for detail in details:
         wrapper = any_pb2.Any()
         wrapper.Pack(detail)
         packed.append(wrapper)
     return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=error.message, details=packed))
+
+
+def bad_request(violations):
+    """A BadRequest with the first of `violations` ((field, problem) pairs) that fit in MAX_ERROR_DETAILS_BYTES,
+    and always the first one."""
+    listed = error_details_pb2.BadRequest()
+    for field, problem in violations:
+        listed.field_violations.add(field=field, description=problem)
+        if listed.ByteSize() > MAX_ERROR_DETAILS_BYTES and len(listed.field_violations) > 1:
+            del listed.field_violations[-1]
+            break
+    return listed
 
 
 INTERNAL_STATUS = rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message='internal error'))
@@ -114,6 +126,11 @@ class DatabaseSteps:
             return self._connected(step, args, kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._pool, self._connected, step, args, kwargs)
 
+    async def run_long(self, step, *args, **kwargs):
+        """Run a step that takes seconds (an import) in a thread of its own, whatever `threads` says, so that the
+        loop serves other calls meanwhile. On SQLite a write transaction on the loop still waits for its end."""
+        return await asyncio.to_thread(self._connected, step, args, kwargs)
+
     def _connected(self, step, args, kwargs):
         # One connection per step, never held across an await: calls interleave on the loop between steps.
         with self.database.connection_context():
@@ -121,8 +138,9 @@ class DatabaseSteps:
 
 
 class RequestInterceptor(grpc.aio.ServerInterceptor):
-    """Around every unary call: domain errors mapped, one log line. A plain-function handler is a database
-    step (run by DatabaseSteps); a coroutine handler (health, a call to another service) awaits on its own."""
+    """Around every call with one response: domain errors mapped, one log line. A plain-function unary handler
+    is a database step (run by DatabaseSteps); a coroutine handler (health, a call to another service, one that
+    reads a stream of requests) awaits on its own."""
 
     def __init__(self, steps):
         self._steps = steps
@@ -133,13 +151,13 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
         wrapped = self._handlers.get(method)
         if wrapped is None:
             handler = await continuation(handler_call_details)
-            if handler is None or handler.unary_unary is None:
+            if handler is None or (handler.unary_unary or handler.stream_unary) is None:
                 return handler  # an unknown method; health Watch and reflection streams pass through untouched
             wrapped = self._handlers[method] = self._wrap(method, handler)
         return wrapped
 
     def _wrap(self, method, handler):
-        behaviour = handler.unary_unary
+        behaviour = handler.unary_unary or handler.stream_unary
         if inspect.iscoroutinefunction(behaviour):
             call = behaviour
         else:
@@ -150,7 +168,9 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
-                if isinstance(request, UnreadableRequest):
+                if handler.stream_unary:
+                    request = _readable(request)
+                elif isinstance(request, UnreadableRequest):
                     raise errors.InvalidArgument('request', UNREADABLE)
                 return await call(request, context)
             except grpc.aio.AbortError:  # the handler set its own status (health: an unknown service)
@@ -176,9 +196,18 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
                     'method': method, 'code': code.name, 'peer': context.peer(),
                     'duration_ms': round((time.perf_counter() - started) * 1000, 2)}})
 
-        return grpc.unary_unary_rpc_method_handler(
-            handle, request_deserializer=lenient(handler.request_deserializer),
-            response_serializer=handler.response_serializer)
+        make_handler = (grpc.stream_unary_rpc_method_handler if handler.stream_unary
+                        else grpc.unary_unary_rpc_method_handler)
+        return make_handler(handle, request_deserializer=lenient(handler.request_deserializer),
+                            response_serializer=handler.response_serializer)
+
+
+async def _readable(requests):
+    """A stream of requests that raises InvalidArgument at the first one that could not be parsed."""
+    async for request in requests:
+        if isinstance(request, UnreadableRequest):
+            raise errors.InvalidArgument('request', UNREADABLE)
+        yield request
 
 
 async def create_server(address, steps, services):
