@@ -1,5 +1,5 @@
-"""The installed `ecommerce` console script as a real subprocess, against real in-process servers named by the
-environment."""
+"""The installed `ecommerce` console script and `make sample-data`'s script as real subprocesses, against real
+in-process servers named by the environment."""
 import csv
 import json
 import os
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ecommerce.orders.v1 import orders_pb2
 from ecommerce.products.v1 import products_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,3 +59,16 @@ def test_the_console_script_names_an_address_that_does_not_answer(run):
     assert unreachable.stdout == ''
     [line] = unreachable.stderr.splitlines()
     assert line.startswith('error: cannot reach the Orders service at 127.0.0.1:1 ')
+
+
+def test_sample_data_imports_the_csv_then_places_the_orders(run, products_stub, orders_stub):
+    filled = run(sys.executable, '-m', 'scripts.sample_data')
+    assert filled.returncode == 0, filled.stderr
+    assert '14/14 rows' in filled.stderr
+    products = products_stub.ListProducts(products_pb2.ListProductsRequest(page_size=100)).products
+    assert [product.name for product in products] == [row['name'] for row in sample_rows()]
+    orders = orders_stub.ListOrders(orders_pb2.ListOrdersRequest()).orders
+    assert sorted((order.customer_email, order.total_amount) for order in orders) == [
+        ('ada@example.com', '1378.80'), ('alan@example.com', '146.97'), ('grace@example.com', '159.99')]
+    again = run(sys.executable, '-m', 'scripts.sample_data')
+    assert again.stdout == 'The catalogue already holds 14 products; adding nothing.\n'
