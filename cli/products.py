@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.text import Text
 
 from cli import output, product_csv
-from cli.output import plural
 from cli.api import REFUSED, CommandFailed, pages
 from cli.options import All, JsonFlag, Limit, choice, enum_value, json_wanted, show_listing
+from cli.output import plural
 from services.pagination import MAX_PAGE_SIZE
 
 app = typer.Typer(help='The catalogue: list, search, show, create, change, delete, import and export products.',
@@ -135,9 +135,14 @@ def export(ctx: typer.Context,
     if file is None:
         product_csv.write_products(products, sys.stdout)
         return
+    # Written beside the file, then renamed: an export cut off (a service gone, Ctrl-C) leaves no half file.
+    partial = file.with_name(f'.{file.name}.partial')
     try:
-        with open(file, 'w', encoding='utf-8', newline='') as csv_file:
+        with open(partial, 'w', encoding='utf-8', newline='') as csv_file:
             count = product_csv.write_products(products, csv_file)
+        partial.replace(file)
     except OSError as error:
         raise CommandFailed([f'cannot write {file}: {error.strerror}'], REFUSED) from None
+    finally:
+        partial.unlink(missing_ok=True)
     Console(stderr=True).print(Text(f'Exported {plural(count, "product")} to {file}.'))

@@ -183,3 +183,12 @@ def test_export_to_standard_output_is_csv_with_the_id_first(ecommerce, products_
     exported = list(csv.reader(io.StringIO(succeeded(ecommerce('products', 'export')))))
     assert exported == [['id', *HEADER]] + [[str(product.id), product.name, '', '2.50', str(product.stock_quantity),
                                              'electronics'] for product in made]
+
+
+def test_an_export_that_fails_leaves_the_previous_file_and_no_partial_one(ecommerce, tmp_path):
+    path = tmp_path / 'export.csv'
+    path.write_text('the previous export\n')
+    result = ecommerce('--products-address', '127.0.0.1:1', 'products', 'export', path)
+    assert failed_lines(result, 3)[-1].startswith('error: cannot reach the Products service at 127.0.0.1:1 ')
+    assert path.read_text() == 'the previous export\n'
+    assert [child.name for child in tmp_path.iterdir()] == ['export.csv']
