@@ -41,7 +41,8 @@ def advance(ctx: typer.Context, order_id: OrderId,
                                                               '→ delivered, or cancelled.')],
             json_output: JsonFlag = False):
     """Move an order to its next status (cancelled gives its stock back)."""
-    order = ctx.obj.orders.UpdateOrderStatus(orders_pb2.UpdateOrderStatusRequest(id=order_id, status=enum_value(Status, status)))
+    order = ctx.obj.orders.UpdateOrderStatus(orders_pb2.UpdateOrderStatusRequest(id=order_id,
+                                                                              status=enum_value(Status, status)))
     _show(ctx, order, json_output)
 
 

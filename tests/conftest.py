@@ -159,8 +159,9 @@ def ecommerce(products_address, orders_address):
     """ecommerce(*args): the `ecommerce` command run in this process (Typer's CliRunner) against this test's
     servers, in a terminal 200 columns wide; returns the Result (exit_code, stdout, stderr)."""
     def run(*args):
-        return CliRunner().invoke(ecommerce_app, ['--products-address', products_address, '--orders-address', orders_address,
-                                        *map(str, args)], env={'COLUMNS': '200'})
+        return CliRunner().invoke(ecommerce_app, ['--products-address', products_address,
+                                                  '--orders-address', orders_address, *map(str, args)],
+                                  env={'COLUMNS': '200'})
     return run
 
 

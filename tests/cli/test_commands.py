@@ -49,7 +49,8 @@ def import_rows(stub, count):
 def place_order(orders_stub, email, items):
     return orders_stub.CreateOrder(orders_pb2.CreateOrderRequest(
         customer_name='Ada Lovelace', customer_email=email, shipping_address='12 Analytical Row',
-        items=[orders_pb2.OrderItemRequest(product_id=product_id, quantity=quantity) for product_id, quantity in items]))
+        items=[orders_pb2.OrderItemRequest(product_id=product_id, quantity=quantity)
+               for product_id, quantity in items]))
 
 
 # --- products ----------------------------------------------------------------------------------------
@@ -161,7 +162,8 @@ def test_orders_get_shows_the_order_and_its_items(ecommerce, shop):
     shown = succeeded(ecommerce('orders', 'get', ada.id))
     assert table_rows(shown) == [[str(pen.id), 'Pen', '1.50', '2', '3.00'], [str(ink.id), 'Ink', '4.25', '1', '4.25']]
     fields = detail_fields(shown)
-    assert (fields['status'], fields['customer_email'], fields['total_amount']) == ('pending', 'ada@example.com', '7.25')
+    assert (fields['status'], fields['customer_email'], fields['total_amount']) == \
+           ('pending', 'ada@example.com', '7.25')
 
 
 def test_advance_moves_the_order_one_step_and_cancel_gives_the_stock_back(ecommerce, products_stub, orders_stub,

@@ -128,7 +128,8 @@ def test_one_bad_value_among_many_rows_is_the_only_one_named():
     with pytest.raises(InvalidArguments) as raised:
         imported_products(rows)
     assert [field for field, _problem in raised.value.violations] == ['products[7321].stock_quantity']
-    assert raised.value.message == f'products[7321].stock_quantity: must be between 0 and {MAX_STOCK}, not {MAX_STOCK + 1}'
+    assert raised.value.message == \
+           f'products[7321].stock_quantity: must be between 0 and {MAX_STOCK}, not {MAX_STOCK + 1}'
 
 
 def test_an_empty_import_is_refused():
