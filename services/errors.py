@@ -1,7 +1,7 @@
 """Domain errors raised by the rules and mapped to gRPC statuses in one place (services.server).
 
 Each carries a human message, an UPPER_SNAKE_CASE reason and metadata (AIP-193 ErrorInfo), and,
-for bad input, the field at fault (google.rpc.BadRequest).
+for bad input, the fields at fault with their problems (google.rpc.BadRequest).
 """
 
 
@@ -9,11 +9,11 @@ class DomainError(Exception):
     """A failure the client can understand and act on."""
     reason = 'ERROR'
 
-    def __init__(self, message, *, reason=None, field=None, **metadata):
+    def __init__(self, message, *, reason=None, violations=(), **metadata):
         super().__init__(message)
         self.message = message
         self.reason = reason or self.reason
-        self.field = field
+        self.violations = list(violations)  # (field, problem) pairs
         self.metadata = {key: str(value) for key, value in metadata.items()}
 
 
@@ -22,8 +22,22 @@ class InvalidArgument(DomainError):
     reason = 'INVALID_ARGUMENT'
 
     def __init__(self, field, problem, **kwargs):
-        super().__init__(f'{field}: {problem}', field=field, **kwargs)
+        super().__init__(f'{field}: {problem}', violations=[(field, problem)], **kwargs)
+        self.field = field
         self.problem = problem
+
+
+class InvalidArguments(DomainError):
+    """Several bad values found at once (the rows of an import), each its own field violation."""
+    reason = 'INVALID_ARGUMENT'
+
+    def __init__(self, problems):
+        """`problems`: an InvalidArgument for each bad value, in order; the message names the first."""
+        others = len(problems) - 1
+        more = f' (and {others} more invalid value{"s" if others > 1 else ""})' if others else ''
+        super().__init__(problems[0].message + more, violations=[(problem.field, problem.problem)
+                                                                 for problem in problems],
+                         violation_count=len(problems))
 
 
 class NotFound(DomainError):

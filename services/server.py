@@ -21,7 +21,7 @@ from grpc_status import rpc_status
 from playhouse.pool import MaxConnectionsExceeded
 
 from services import errors, request_context
-from services.settings import DATABASE_THREADS, MAX_MESSAGE_BYTES
+from services.settings import DATABASE_THREADS, MAX_ERROR_DETAILS_BYTES, MAX_MESSAGE_BYTES
 
 log = logging.getLogger('services')
 
@@ -29,6 +29,7 @@ ERROR_DOMAIN = 'ecommerce'
 # The one place where domain errors become gRPC status codes.
 STATUS_CODES = (
     (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.InvalidArguments, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
@@ -55,18 +56,29 @@ def configure_logging(level='INFO'):
 
 
 def status_for(error):
-    """The google.rpc.Status for a domain error: code, message, ErrorInfo and any field violation."""
+    """The google.rpc.Status for a domain error: code, message, ErrorInfo and its field violations."""
     code = next(code for kind, code in STATUS_CODES if isinstance(error, kind))
     details = [error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)]
-    if error.field:
-        details.append(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.problem)]))
+    if error.violations:
+        details.append(bad_request(error.violations))
     packed = []
     for detail in details:
         wrapper = any_pb2.Any()
         wrapper.Pack(detail)
         packed.append(wrapper)
     return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=error.message, details=packed))
+
+
+def bad_request(violations):
+    """A BadRequest with the first of `violations` ((field, problem) pairs) that fit in MAX_ERROR_DETAILS_BYTES,
+    and always the first one."""
+    listed = error_details_pb2.BadRequest()
+    for field, problem in violations:
+        listed.field_violations.add(field=field, description=problem)
+        if listed.ByteSize() > MAX_ERROR_DETAILS_BYTES and len(listed.field_violations) > 1:
+            del listed.field_violations[-1]
+            break
+    return listed
 
 
 INTERNAL_STATUS = rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message='internal error'))
@@ -118,6 +130,11 @@ class DatabaseSteps:
         in_context = functools.partial(contextvars.copy_context().run, self._connected, step, args, kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._pool, in_context)
 
+    async def run_long(self, step, *args, **kwargs):
+        """Run a step that takes seconds (an import) in a thread of its own, whatever `threads` says, so that the
+        loop serves other calls meanwhile. On SQLite a write transaction on the loop still waits for its end."""
+        return await asyncio.to_thread(self._connected, step, args, kwargs)
+
     def _connected(self, step, args, kwargs):
         # One connection per step, never held across an await: calls interleave on the loop between steps.
         with self.database.connection_context():
@@ -126,8 +143,8 @@ class DatabaseSteps:
 
 class RequestInterceptor(grpc.aio.ServerInterceptor):
     """Around every call of our services: its request id, domain errors mapped, one log line. A plain-function
-    unary handler is a database step (run by DatabaseSteps); a coroutine handler (a call to another service)
-    and a server-streaming one (an async generator) await on their own."""
+    unary handler is a database step (run by DatabaseSteps); a coroutine handler (a call to another service, one
+    that reads a stream of requests) and a server-streaming one (an async generator) await on their own."""
 
     def __init__(self, steps):
         self._steps = steps
@@ -138,9 +155,10 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
         wrapped = self._handlers.get(method)
         if wrapped is None:
             handler = await continuation(handler_call_details)
-            # Unary calls (health Check too) and our own server streams; an unknown method, and grpc's own streams
-            # (health Watch, reflection), pass through untouched.
-            ours = handler and (handler.unary_unary or handler.unary_stream and not method.startswith('/grpc.'))
+            # Calls with one response (health Check too) and our own server streams; an unknown method, and grpc's
+            # own streams (health Watch, reflection), pass through untouched.
+            ours = handler and (handler.unary_unary or handler.stream_unary
+                                or handler.unary_stream and not method.startswith('/grpc.'))
             if not ours:
                 return handler
             wrapped = self._handlers[method] = self._wrap(method, handler)
@@ -152,7 +170,8 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
                 self._streaming(method, handler.unary_stream),
                 request_deserializer=lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
-        behaviour = handler.unary_unary
+        behaviour = handler.unary_unary or handler.stream_unary
+        readable = _readable_stream if handler.stream_unary else _readable
         if inspect.iscoroutinefunction(behaviour):
             call = behaviour
         else:
@@ -161,11 +180,12 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
 
         async def handle(request, context):
             async with _Served(method, context):
-                return await call(_readable(request), context)
+                return await call(readable(request), context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            handle, request_deserializer=lenient(handler.request_deserializer),
-            response_serializer=handler.response_serializer)
+        make_handler = (grpc.stream_unary_rpc_method_handler if handler.stream_unary
+                        else grpc.unary_unary_rpc_method_handler)
+        return make_handler(handle, request_deserializer=lenient(handler.request_deserializer),
+                            response_serializer=handler.response_serializer)
 
     @staticmethod
     def _streaming(method, behaviour):
@@ -214,6 +234,12 @@ def _readable(request):
     if isinstance(request, UnreadableRequest):
         raise errors.InvalidArgument('request', UNREADABLE)
     return request
+
+
+async def _readable_stream(requests):
+    """A stream of requests that raises InvalidArgument at the first one that could not be parsed."""
+    async for request in requests:
+        yield _readable(request)
 
 
 def _refusal(method, error):

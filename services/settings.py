@@ -11,6 +11,14 @@ ORDERS_DATABASE_URL = 'sqlite:///data/orders.db'
 # The largest request either server reads (gRPC answers RESOURCE_EXHAUSTED above it) and the largest REST body Envoy
 # takes (413 above it). A JSON body is never smaller than its protobuf, so whatever Envoy passes on fits.
 MAX_MESSAGE_BYTES = 1024 * 1024
+# The most products one ImportProducts stream may hold: the server keeps every row in memory until it has checked
+# them all, and inserts them in one transaction, which on SQLite holds the writers' lock throughout (10,000 rows
+# take about a second: docs/architecture.md).
+MAX_IMPORT_ROWS = 100_000
+# The most bytes of BadRequest field violations one error carries. They travel in the response's trailing
+# metadata, which gRPC clients refuse beyond 8 KiB by default (grpc.max_metadata_size; between 8 and 16 KiB, at
+# random): an import with more bad values lists the first ones and counts them all.
+MAX_ERROR_DETAILS_BYTES = 4096
 # Threads per worker process that run database statements while its event loop serves other calls. 0: statements
 # run on the loop itself, fastest when the database answers in well under a millisecond (SQLite; a PostgreSQL
 # nearby): a pool cost a third of GetProduct's throughput on a local PostgreSQL (docs/performance.md). Give a

@@ -9,11 +9,13 @@ from functools import partial
 import grpc
 import pytest
 from hypothesis import HealthCheck, settings
+from typer.testing import CliRunner
 from ecommerce.orders.v1 import orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
 # The benchmark starts the system the same way: one copy of the process plumbing, in bench/processes.py.
 from bench.processes import run_sql, running_system, start_service
+from cli.main import app as ecommerce_app
 from services.orders.service import create_server as create_orders_server
 from services.products.service import create_server as create_products_server
 from storage import orders as orders_storage
@@ -150,6 +152,17 @@ def products_stub(products_address):
 def orders_stub(orders_address):
     with grpc.insecure_channel(orders_address) as channel:
         yield orders_pb2_grpc.OrderServiceStub(channel)
+
+
+@pytest.fixture
+def ecommerce(products_address, orders_address):
+    """ecommerce(*args): the `ecommerce` command run in this process (Typer's CliRunner) against this test's
+    servers, in a terminal 200 columns wide; returns the Result (exit_code, stdout, stderr)."""
+    def run(*args):
+        return CliRunner().invoke(ecommerce_app, ['--products-address', products_address,
+                                                  '--orders-address', orders_address, *map(str, args)],
+                                  env={'COLUMNS': '200'})
+    return run
 
 
 def health_status(address, service=''):

@@ -35,6 +35,26 @@ def create_product(fields):
 _BY_ID = Prepared(lambda product_id: Product.select().where(Product.id == product_id))
 
 
+# Rows per INSERT of an import: 8 values each stays far below SQLite's 32,766 variables per statement.
+IMPORT_BATCH_ROWS = 1000
+
+
+def import_products(rows):
+    """Insert every row (validated fields) in one transaction, in order; return (first id, last id).
+
+    A few multi-row INSERTs rather than one statement per row: 10,000 rows take a fraction of a second,
+    while the transaction holds SQLite's write lock.
+    """
+    now = utcnow()
+    ids = []
+    with database.atomic():
+        for batch in peewee.chunked(rows, IMPORT_BATCH_ROWS):
+            query = Product.insert_many([{**_with_search_name(row), 'created_at': now, 'updated_at': now}
+                                         for row in batch]).returning(Product.id).tuples()
+            ids += [new_id for (new_id,) in query.execute()]
+    return min(ids), max(ids)
+
+
 def get_product(product_id):
     found = _BY_ID.rows(product_id)
     if not found:

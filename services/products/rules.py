@@ -2,8 +2,9 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from services.errors import InvalidArgument
+from services.errors import InvalidArgument, InvalidArguments
 from services.money import parse_price
+from services.settings import MAX_IMPORT_ROWS
 from services.text import storable_text
 
 CATEGORIES = ('electronics', 'clothing', 'books', 'home', 'sports', 'toys', 'other')
@@ -54,17 +55,63 @@ _VALIDATORS = {
 }
 
 
+def _checked(values):
+    """Each given field ({name: raw value}) checked: (the good ones cleaned, an InvalidArgument per bad one)."""
+    cleaned, problems = {}, []
+    for field, value in values.items():
+        try:
+            cleaned[field] = _VALIDATORS[field](value)
+        except InvalidArgument as problem:
+            problems.append(problem)
+    return cleaned, problems
+
+
 def validate_fields(values):
     """Check each given field ({name: raw value}) and return them cleaned; price becomes a Decimal."""
-    return {field: _VALIDATORS[field](value) for field, value in values.items()}
+    cleaned, problems = _checked(values)
+    if problems:
+        raise problems[0]
+    return cleaned
+
+
+def _new_product(values):
+    """A product to create, checked whole: (its fields cleaned, with defaults, and every problem found)."""
+    missing = [InvalidArgument(field, 'is required') for field in REQUIRED_FIELDS if field not in values]
+    cleaned, problems = _checked({**DEFAULTS, **values})
+    return cleaned, missing + problems
 
 
 def new_product_fields(values):
     """Fields of a product to create or fully replace: required ones present, defaults filled in."""
-    for field in REQUIRED_FIELDS:
-        if field not in values:
-            raise InvalidArgument(field, 'is required')
-    return validate_fields({**DEFAULTS, **values})
+    cleaned, problems = _new_product(values)
+    if problems:
+        raise problems[0]
+    return cleaned
+
+
+def import_size(count):
+    """Refuse an import as soon as it holds more than MAX_IMPORT_ROWS rows, before reading the rest."""
+    if count > MAX_IMPORT_ROWS:
+        raise InvalidArgument('products', f'at most {MAX_IMPORT_ROWS} products per import; split the file')
+
+
+def imported_products(rows):
+    """The rows of an import ({field: raw value} each), all checked as CreateProduct checks one, and cleaned.
+
+    Raises InvalidArguments naming every bad value of every row as products[<row>].<field>, so that a client
+    can fix them all at once; nothing may be imported then.
+    """
+    if not rows:
+        raise InvalidArgument('products', 'the import holds no products')
+    import_size(len(rows))
+    cleaned_rows, problems = [], []
+    for row, values in enumerate(rows):
+        cleaned, row_problems = _new_product(values)
+        cleaned_rows.append(cleaned)
+        problems += [InvalidArgument(f'products[{row}].{problem.field}', problem.problem) for problem in row_problems]
+    if problems:
+        raise InvalidArguments(problems)
+    return cleaned_rows
 
 
 def changes_for_update(mask_paths, present):

@@ -10,6 +10,6 @@ from storage.database import bind
 
 async def create_server(address, database_url, threads=DATABASE_THREADS):
     """Products server on `address` (port 0 picks one) over `database_url`; returns (server, port, health)."""
-    database = bind(products_storage.database, database_url, products_storage.MODELS)
-    return await server.create_server(address, server.DatabaseSteps(database, threads), [
-        (products_pb2_grpc.add_ProductServiceServicer_to_server, ProductServicer())])
+    steps = server.DatabaseSteps(bind(products_storage.database, database_url, products_storage.MODELS), threads)
+    return await server.create_server(address, steps, [
+        (products_pb2_grpc.add_ProductServiceServicer_to_server, ProductServicer(steps))])

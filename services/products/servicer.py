@@ -55,6 +55,23 @@ def product_id(value, field='id'):
 class ProductServicer(products_pb2_grpc.ProductServiceServicer):
     SERVICE_NAME = products_pb2.DESCRIPTOR.services_by_name['ProductService'].full_name
 
+    def __init__(self, steps):
+        self._steps = steps
+
+    # Every call but ImportProducts is a database step (services.server.DatabaseSteps); an import reads its stream
+    # first, then inserts in a step of its own.
+    async def ImportProducts(self, request_iterator, context):
+        rows, validate_only = [], None
+        async for request in request_iterator:
+            validate_only = request.validate_only if validate_only is None else validate_only
+            rows += [present_fields(product) for product in request.products]
+            rules.import_size(len(rows))
+        products = rules.imported_products(rows)
+        if validate_only:
+            return products_pb2.ImportProductsResponse()
+        first_id, last_id = await self._steps.run_long(catalog.import_products, products)
+        return products_pb2.ImportProductsResponse(imported_count=len(products), first_id=first_id, last_id=last_id)
+
     def CreateProduct(self, request, context):
         return product_message(catalog.create_product(rules.new_product_fields(present_fields(request.product))))
 

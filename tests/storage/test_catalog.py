@@ -3,6 +3,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
+import peewee
 import pytest
 
 from services.errors import AlreadyExists, FailedPrecondition, InsufficientStock, ProductNotFound
@@ -284,3 +285,33 @@ def test_a_deleted_products_id_is_never_handed_out_again(products_db):
     last = make('Last')
     catalog.delete_product(last.id)
     assert make('Next').id > last.id > first.id
+
+
+# --- import_products ------------------------------------------------------------------------------
+
+def _rows(count, **fields):
+    return [{'name': f'Imported {index}', 'description': '', 'price': Decimal('2.50'), 'stock_quantity': index,
+             'category': 'toys', **fields} for index in range(count)]
+
+
+def test_an_import_inserts_every_row_in_order_and_keeps_the_index_and_count(products_db):
+    before = make('Before')
+    rows = _rows(2 * catalog.IMPORT_BATCH_ROWS + 7)  # three INSERT statements
+    first_id, last_id = catalog.import_products(rows)
+    assert first_id > before.id
+    imported = list(Product.select().where(Product.id >= first_id).order_by(Product.id))
+    assert [(product.name, product.stock_quantity) for product in imported] == [
+        (row['name'], row['stock_quantity']) for row in rows]
+    assert (imported[0].id, imported[-1].id) == (first_id, last_id)
+    assert catalog.list_products(PageRequest(1, None)).total_size == len(rows) + 1
+    assert _names(search_filter('imported 2006', '', '', '')) == ['Imported 2006']
+
+
+def test_an_import_that_fails_in_a_later_statement_writes_nothing(products_db):
+    # The database's own check (price > 0) fails in the second INSERT; the first one is rolled back with it.
+    rows = _rows(catalog.IMPORT_BATCH_ROWS + 1)
+    rows[-1]['price'] = Decimal('0')
+    with pytest.raises(peewee.IntegrityError):
+        catalog.import_products(rows)
+    assert catalog.list_products(PageRequest(1, None)).total_size == 0
+    assert not Product.select().exists()

@@ -28,6 +28,23 @@ def query_step(database, pause=0.0):
     return threading.get_ident(), database.execute_sql('SELECT 1').fetchone()[0], database.is_closed()
 
 
+async def while_ticking(awaitable):
+    """(`awaitable`'s result, how many times the loop ran a 10 ms ticker meanwhile)."""
+    ticks = 0
+
+    async def tick():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.ensure_future(tick())
+    try:
+        return await awaitable, ticks
+    finally:
+        ticker.cancel()
+
+
 def test_by_default_a_step_runs_on_the_loop_with_a_connection_handed_back_after(database):
     steps = DatabaseSteps(database)
 
@@ -44,21 +61,10 @@ def test_with_threads_steps_run_in_the_pool_side_by_side_while_the_loop_goes_on(
     steps = DatabaseSteps(database, threads=2)
 
     async def main():
-        ticks = 0
-
-        async def tick():
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        ticker = asyncio.ensure_future(tick())
         started = time.monotonic()
-        results = await asyncio.gather(steps.run(query_step, database, pause=0.3),
-                                       steps.run(query_step, database, pause=0.3))
-        elapsed = time.monotonic() - started
-        ticker.cancel()
-        return threading.get_ident(), results, elapsed, ticks
+        results, ticks = await while_ticking(asyncio.gather(steps.run(query_step, database, pause=0.3),
+                                                            steps.run(query_step, database, pause=0.3)))
+        return threading.get_ident(), results, time.monotonic() - started, ticks
 
     loop_thread, results, elapsed, ticks = asyncio.run(main())
     assert {thread for thread, _, _ in results}.isdisjoint({loop_thread})
@@ -66,6 +72,19 @@ def test_with_threads_steps_run_in_the_pool_side_by_side_while_the_loop_goes_on(
     assert all(answer == 1 and not closed for _, answer, closed in results)
     assert connections_in_use(database) == 0
     assert elapsed < 0.55  # side by side, not one after the other
+    assert ticks >= 10  # the loop served other work meanwhile
+
+
+def test_a_long_step_runs_off_the_loop_even_without_threads(database):
+    steps = DatabaseSteps(database)
+
+    async def main():
+        return threading.get_ident(), *await while_ticking(steps.run_long(query_step, database, pause=0.3))
+
+    loop_thread, (step_thread, answer, closed_during), ticks = asyncio.run(main())
+    assert step_thread != loop_thread
+    assert (answer, closed_during) == (1, False)
+    assert connections_in_use(database) == 0
     assert ticks >= 10  # the loop served other work meanwhile
 
 

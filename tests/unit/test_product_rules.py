@@ -3,9 +3,11 @@ from decimal import Decimal
 
 import pytest
 
-from services.errors import InvalidArgument
-from services.products.rules import (CATEGORIES, MAX_STOCK, SearchFilter, changes_for_update, new_product_fields,
-                                     reservation_key, search_filter, stock_lines)
+from services.errors import InvalidArgument, InvalidArguments
+from services.products.rules import (CATEGORIES, MAX_STOCK, SearchFilter, changes_for_update, import_size,
+                                     imported_products, new_product_fields, reservation_key, search_filter,
+                                     stock_lines)
+from services.settings import MAX_IMPORT_ROWS
 
 VALID = {'name': 'Laptop', 'price': '999.99', 'category': 'electronics'}
 
@@ -85,6 +87,60 @@ def test_bad_price_names_the_price_field():
     error = _invalid(new_product_fields, {**VALID, 'price': '0'})
     assert error.field == 'price'
     assert 'greater than zero' in error.message
+
+
+def test_new_product_names_the_first_missing_field_even_when_others_are_bad():
+    assert _invalid(new_product_fields, {'price': '-1', 'stock_quantity': -1}).field == 'name'
+
+
+def test_new_product_names_the_first_bad_field_when_several_are():
+    assert _invalid(new_product_fields, {**VALID, 'stock_quantity': -1, 'price': 'x'}).field == 'stock_quantity'
+
+
+# --- imported_products ----------------------------------------------------------------------------
+
+def test_imported_products_are_cleaned_as_created_ones_are_in_order():
+    rows = [{**VALID, 'name': f' Item {index} '} for index in range(3)]
+    assert imported_products(rows) == [new_product_fields({**VALID, 'name': f'Item {index}'}) for index in range(3)]
+
+
+def test_every_bad_value_of_every_row_is_named_by_its_row():
+    rows = [VALID, {**VALID, 'price': '-1'}, VALID, {'name': '', 'price': 'abc', 'stock_quantity': -5},
+            {**VALID, 'category': 'gadgets'}]
+    with pytest.raises(InvalidArguments) as raised:
+        imported_products(rows)
+    error = raised.value
+    assert error.violations == [
+        ('products[1].price', 'must be greater than zero'),
+        ('products[3].category', 'is required'),
+        ('products[3].stock_quantity', f'must be between 0 and {MAX_STOCK}, not -5'),
+        ('products[3].name', 'is required'),
+        ('products[3].price', "'abc' is not a price: use a decimal string with at most 8 digits before the point "
+                              'and 2 after, such as "19.99"'),
+        ('products[4].category', 'must be one of ' + ', '.join(CATEGORIES))]
+    assert error.message == 'products[1].price: must be greater than zero (and 5 more invalid values)'
+    assert error.metadata == {'violation_count': '6'}
+
+
+def test_one_bad_value_among_many_rows_is_the_only_one_named():
+    rows = [{**VALID, 'name': f'Item {index}'} for index in range(10_000)]
+    rows[7_321] = {**VALID, 'stock_quantity': MAX_STOCK + 1}
+    with pytest.raises(InvalidArguments) as raised:
+        imported_products(rows)
+    assert [field for field, _problem in raised.value.violations] == ['products[7321].stock_quantity']
+    assert raised.value.message == \
+           f'products[7321].stock_quantity: must be between 0 and {MAX_STOCK}, not {MAX_STOCK + 1}'
+
+
+def test_an_empty_import_is_refused():
+    assert _invalid(imported_products, []).field == 'products'
+
+
+def test_an_import_may_hold_max_import_rows_and_no_more():
+    import_size(MAX_IMPORT_ROWS)
+    error = _invalid(import_size, MAX_IMPORT_ROWS + 1)
+    assert error.field == 'products'
+    assert f'at most {MAX_IMPORT_ROWS} products' in error.problem
 
 
 # --- changes_for_update ---------------------------------------------------------------------------

@@ -1,0 +1,4 @@
+"""python -m cli: the same as the `ecommerce` command."""
+from cli.main import app
+
+app()
