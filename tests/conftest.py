@@ -135,9 +135,10 @@ def products_address(database_url):
 
 @pytest.fixture
 def orders_address(database_url, products_address):
-    """A real Orders server talking to the real Products server."""
-    with serving(create_orders_server('127.0.0.1:0', database_url('orders'), products_address,
-                                      products_timeout=2.0)) as (_server, port, _health, _background):
+    """A real Orders server talking to the real Products server, with the service's own deadlines (a shorter one
+    to Products made tests fail when the machine was busy)."""
+    with serving(create_orders_server('127.0.0.1:0', database_url('orders'),
+                                      products_address)) as (_server, port, _health, _background):
         yield f'127.0.0.1:{port}'
     orders_storage.database.close_all()
 

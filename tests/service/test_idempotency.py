@@ -196,8 +196,8 @@ def test_a_retry_after_a_restart_returns_the_order_placed_before(database_url, p
     request = with_request_id(str(uuid.uuid4()), (product.id, 2))
     answers = []
     for _restart in range(2):
-        with serving(create_orders_server('127.0.0.1:0', database_url('orders'), products_address,
-                                          products_timeout=2.0)) as (_server, port, _health, _background):
+        with serving(create_orders_server('127.0.0.1:0', database_url('orders'),
+                                          products_address)) as (_server, port, _health, _background):
             with grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
                 answers.append(orders_pb2_grpc.OrderServiceStub(channel).CreateOrder(request))
         orders_storage.database.close_all()

@@ -195,8 +195,7 @@ def test_a_watch_of_an_unknown_order_or_with_bad_fields_is_refused(orders_stub, 
 
 def test_a_watch_resumes_across_a_restart_of_orders(database_url, products_address, products_stub):
     def orders_server():
-        return serving(create_orders_server('127.0.0.1:0', database_url('orders'), products_address,
-                                            products_timeout=2.0))
+        return serving(create_orders_server('127.0.0.1:0', database_url('orders'), products_address))
 
     with orders_server() as (_server, port, _health, _background), grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
         stub = orders_pb2_grpc.OrderServiceStub(channel)
