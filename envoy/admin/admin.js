@@ -81,16 +81,26 @@ function lower(enumName) {
   return String(enumName || '').toLowerCase();
 }
 
-function shownTime(timestamp) {
+/** A <time> in the reader's locale; timeStyle 'medium' adds the seconds, which a history needs. A narrow column
+ *  may break it between the date and the time of day, not inside either. */
+function shownTime(timestamp, timeStyle) {
   if (!timestamp) return '';
   const time = document.createElement('time');
   time.dateTime = timestamp;
-  time.textContent = new Date(timestamp).toLocaleString(undefined, {dateStyle: 'medium', timeStyle: 'short'});
+  const date = new Date(timestamp);
+  const parts = [`${date.toLocaleDateString(undefined, {dateStyle: 'medium'})},`,
+    date.toLocaleTimeString(undefined, {timeStyle})].map((text) => {
+    const part = document.createElement('span');
+    part.className = 'unbroken';
+    part.textContent = text;
+    return part;
+  });
+  time.append(parts[0], ' ', parts[1]);
   return time;
 }
 
-function setTime(cell, timestamp) {
-  cell.replaceChildren(shownTime(timestamp));
+function setTime(cell, timestamp, timeStyle = 'short') {
+  cell.replaceChildren(shownTime(timestamp, timeStyle));
 }
 
 function fillCategories(select) {
@@ -226,18 +236,19 @@ function loadLowStock(filters, token) {
   return loadProducts(filters, token);
 }
 
-function productRow(product, {onEdit, onDelete}) {
+function productRow(product, {onEdit, onDelete, onMovements}) {
   const row = fromTemplate('product-row');
   row.dataset.id = product.id;
   fill(row, {id: product.id, name: product.name, category: lower(product.category), price: product.price,
     stock: product.stock_quantity});
   setTime(row.querySelector('[data-cell="updated"]'), product.updated_at);
-  const edit = row.querySelector('[data-action="edit"]');
-  const remove = row.querySelector('[data-action="delete"]');
-  edit.setAttribute('aria-label', `Edit ${product.name}`);
-  remove.setAttribute('aria-label', `Delete ${product.name}`);
-  edit.addEventListener('click', () => onEdit(product));
-  remove.addEventListener('click', () => onDelete(product));
+  const buttons = {edit: [`Edit ${product.name}`, onEdit], delete: [`Delete ${product.name}`, onDelete],
+    movements: [`Stock movements of ${product.name}`, onMovements]};
+  for (const [action, [label, onClick]] of Object.entries(buttons)) {
+    const button = row.querySelector(`[data-action="${action}"]`);
+    button.setAttribute('aria-label', label);
+    button.addEventListener('click', () => onClick(product));
+  }
   return row;
 }
 
@@ -306,11 +317,12 @@ class ProductDialog {
   }
 }
 
-function productsView(section, dialog, load) {
+function productsView(section, {dialog, movements}, load) {
   section.querySelector('table').tBodies[0].before(fromTemplate('product-columns'));
   let table;
   const actions = {
     onEdit: (product) => dialog.open(product, (notice) => table.show(notice)),
+    onMovements: (product) => movements.open(product),
     onDelete: async (product) => {
       const question = `Delete product ${product.id}, ${product.name}? Orders keep their copy of its name and price.`;
       if (!window.confirm(question)) return;
@@ -374,6 +386,8 @@ class OrderRows {
     setTime(row.querySelector('[data-cell="placed"]'), order.created_at);
     row.querySelector('.items tbody').replaceChildren(...order.items.map(itemRow));
     row.querySelector('.row-error').textContent = message;
+    const details = row.querySelector('details');
+    details.addEventListener('toggle', () => { if (details.open) showHistory(details, order.id); });
 
     const advance = row.querySelector('[data-action="advance"]');
     const next = STATUS_STEPS[STATUS_STEPS.indexOf(status) + 1];
@@ -399,7 +413,7 @@ class OrderRows {
   }
 
   /** Show `order` in its row if that is newer than what the row shows, or the same with a message to add. The new
-   *  row keeps its items open and the keyboard focus where it was. */
+   *  row keeps its details open (reading the history again) and the keyboard focus where it was. */
   update(order, message = '') {
     const row = this.row(order.id);
     if (!row) return;
@@ -444,6 +458,79 @@ class OrderRows {
     // keyboard in this order's row, unless a new listing has replaced the table meanwhile.
     const row = this.row(order.id);
     if (row) row.querySelector('.actions button, .row-error').focus();
+  }
+}
+
+// --- history ------------------------------------------------------------------------------------------------
+
+/** Every page of a listing, for the short ones (an order has at most four changes). */
+async function allPages(path, key) {
+  const items = [];
+  let token = '';
+  do {
+    const page = await api('GET', path + query({page_size: 100, page_token: token}));
+    items.push(...(page[key] || []));
+    token = page.next_page_token || '';
+  } while (token);
+  return items;
+}
+
+function eventRow(event) {
+  const row = fromTemplate('event-row');
+  const from = event.from_status === 'STATUS_UNSPECIFIED' ? 'placed' : lower(event.from_status);
+  fill(row, {change: `${from} → ${lower(event.to_status)}`, request: event.request_id});
+  setTime(row.querySelector('[data-cell="time"]'), event.time, 'medium');
+  return row;
+}
+
+/** An order's history (ListOrderEvents), newest first, under its items. */
+async function showHistory(details, orderId) {
+  const table = details.querySelector('.history');
+  const status = details.querySelector('.history-error');
+  table.setAttribute('aria-busy', 'true');
+  try {
+    const events = await allPages(`/api/orders/${orderId}/events`, 'events');
+    table.tBodies[0].replaceChildren(...events.map(eventRow));
+    status.textContent = '';
+  } catch (error) {
+    status.textContent = `History: ${error.message}`;
+  } finally {
+    table.removeAttribute('aria-busy');
+  }
+}
+
+function movementRow(movement) {
+  const row = fromTemplate('movement-row');
+  fill(row, {reason: lower(movement.reason), delta: movement.delta > 0 ? `+${movement.delta}` : `−${-movement.delta}`,
+    stock: `${movement.stock_before} → ${movement.stock_after}`, reservation: movement.reservation_id,
+    request: movement.request_id});
+  setTime(row.querySelector('[data-cell="time"]'), movement.time, 'medium');
+  return row;
+}
+
+/** A product's stock movements (ListStockMovements), newest first, a page at a time, in a dialog. */
+class MovementsDialog {
+  constructor(dialog) {
+    this.dialog = dialog;
+    this.product = dialog.querySelector('.dialog-subject');
+    this.table = new PagedTable(dialog, {
+      load: async ({product_id: productId}, token) => {
+        const path = `/api/products/${productId}/stock-movements`;
+        const page = await api('GET', path + query({page_size: PAGE_SIZE, page_token: token}));
+        return {...page, items: page.movements || []};
+      },
+      render: movementRow,
+      noun: 'Movements',
+      onError: (error) => { this.table.status.textContent = error.message; },
+    });
+    dialog.querySelector('[data-close]').addEventListener('click', () => dialog.close());
+  }
+
+  open(product) {
+    this.product.textContent = `Product ${product.id}, ${product.name}`;
+    this.table.body.replaceChildren();
+    this.dialog.showModal();
+    return this.table.start({product_id: product.id});
   }
 }
 
@@ -596,8 +683,9 @@ function ordersView(section) {
 
 function main() {
   const dialog = new ProductDialog(document.getElementById('product-dialog'));
-  const products = productsView(document.getElementById('products'), dialog, loadProducts);
-  const lowStock = productsView(document.getElementById('low-stock'), dialog, loadLowStock);
+  const dialogs = {dialog, movements: new MovementsDialog(document.getElementById('movements-dialog'))};
+  const products = productsView(document.getElementById('products'), dialogs, loadProducts);
+  const lowStock = productsView(document.getElementById('low-stock'), dialogs, loadLowStock);
   const views = {products, orders: ordersView(document.getElementById('orders')), 'low-stock': lowStock};
   document.getElementById('new-product').addEventListener('click', () => dialog.open(null, (notice) => {
     products.table.show(notice);

@@ -88,9 +88,9 @@ def console(browser, system):
         yield page
 
 
-def screenshot(page, view):
+def screenshot(page, view, full_page=True):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f'{view}.png', full_page=True)
+    page.screenshot(path=SCREENSHOTS / f'{view}.png', full_page=full_page)
 
 
 def open_view(page, name):
@@ -366,7 +366,7 @@ def test_a_move_the_workflow_forbids_is_refused_with_the_servers_reason(console,
     assert stock(api, product['id']) == 3
 
 
-# --- live updates ----------------------------------------------------------------------------------------
+# --- live updates and history -------------------------------------------------------------------------------
 
 def test_orders_placed_and_changed_by_other_clients_show_in_the_open_view_without_a_reload(console, api, orders_grpc):
     tag = unique_tag()
@@ -468,6 +468,38 @@ def test_a_watch_broken_by_a_restart_of_orders_resumes_after_its_last_change_and
         assert {parse_qs(urlsplit(url).query)['after_event_id'][0] for url in watches} == {last_received['id']}
 
 
+def test_an_orders_history_lists_its_changes_newest_first_with_their_request_ids_as_they_happen(
+        console, api, orders_grpc):
+    tag = unique_tag()
+    product = create_product(api, name=f'Lamp {tag}', stock_quantity=5)
+    email = f'{tag.lower()}@example.com'
+    order = place_order(api, [(product['id'], 2)], email=email)
+    orders = open_view(console, 'Orders')
+    search(orders, **{'Customer email': email})
+    row = order_row(orders, order['id'])
+    row.get_by_text('1 item').click()
+    history = row.locator('.history tbody tr')
+    expect(history).to_have_count(1)
+
+    # Other clients move the order while its history is open: each change joins it, with the request that made it.
+    advanced_by, cancelled_by = f'advance-{tag}', f'cancel-{tag}'
+    assert api.patch(f'/api/orders/{order["id"]}/status', {'status': 'processing'},
+                     headers={'x-request-id': advanced_by}).status == 200
+    expect(history).to_have_count(2, timeout=LIVE_WAIT_MS)
+    orders_grpc.CancelOrder(orders_pb2.CancelOrderRequest(id=int(order['id'])),
+                            metadata=[('x-request-id', cancelled_by)], timeout=10)
+    expect(status_of(row)).to_have_text('cancelled', timeout=LIVE_WAIT_MS)
+    expect(history).to_have_count(3)
+    events = events_of(api, order['id'])
+    assert [cells(event) | {'time': ''} for event in history.all()] == [
+        {'time': '', 'change': 'processing → cancelled', 'request': cancelled_by},
+        {'time': '', 'change': 'pending → processing', 'request': advanced_by},
+        {'time': '', 'change': 'placed → pending', 'request': events[2]['request_id']}]
+    assert [event.locator('time').get_attribute('datetime') for event in history.all()] == [
+        event['time'] for event in events]
+    screenshot(console, 'order-history')
+
+
 # --- low stock ----------------------------------------------------------------------------------------------
 
 def test_the_low_stock_view_lists_exactly_the_products_below_the_threshold(console, api):
@@ -509,3 +541,43 @@ def test_the_low_stock_view_lists_exactly_the_products_below_the_threshold(conso
     search(low, **{'Fewer units than': ''})
     expect(threshold).to_have_accessible_description('enter a number of units, 0 or more')
 
+
+# --- stock movements ----------------------------------------------------------------------------------------
+
+def test_a_products_stock_movements_show_what_orders_and_edits_did_and_add_up_to_its_stock(console, api):
+    tag = unique_tag()
+    product = create_product(api, name=f'Teapot {tag}', stock_quantity=10)
+    first = place_order(api, [(product['id'], 3)])
+    assert api.post(f'/api/orders/{first["id"]}/cancel').status == 200
+    place_order(api, [(product['id'], 2)])
+    for units in range(9, 30):  # 21 edits, one unit each: 24 movements in all, two pages
+        assert api.patch(f'/api/products/{product["id"]}', {'stock_quantity': units}).status == 200
+
+    products = console.locator('#products')
+    search(products, **{'Name contains': tag})
+    products.get_by_role('button', name=f'Stock movements of Teapot {tag}').click()
+    dialog = console.get_by_role('dialog', name='Stock movements')
+    status = dialog.locator('.view-status')
+    movements = dialog.locator(':scope > table > tbody > tr')
+    expect(status).to_have_text('Movements: 1–20 of 24.')
+    shown = [cells(movement) for movement in movements.all()]
+    dialog.get_by_role('button', name='Next page').click()
+    expect(status).to_have_text('Movements: 21–24 of 24.')
+    shown += [cells(movement) for movement in movements.all()]
+    screenshot(console, 'stock-movements', full_page=False)
+
+    # Newest first: the order's units taken and given back, the second order's, then the edits.
+    assert [(movement['reason'], movement['delta'], movement['stock']) for movement in shown[-4:]] == [
+        ('adjusted', '+1', '8 → 9'), ('reserved', '−2', '10 → 8'), ('released', '+3', '7 → 10'),
+        ('reserved', '−3', '10 → 7')]
+    assert sum(int(movement['delta'].replace('−', '-')) for movement in shown) == stock(api, product['id']) - 10
+    listed = all_pages(api, f'/api/products/{product["id"]}/stock-movements', 'movements', page_size=100)
+    assert [(movement['reservation'], movement['request']) for movement in shown] == [
+        (movement['reservation_id'], movement['request_id']) for movement in listed]
+    # The first order's units went and came back under its reservation, each with the request of its order's change.
+    cancelled, placed = events_of(api, first['id'])
+    assert (shown[-1]['request'], shown[-2]['request']) == (placed['request_id'], cancelled['request_id'])
+    assert shown[-1]['reservation'] == shown[-2]['reservation'] != shown[-3]['reservation']
+
+    dialog.get_by_role('button', name='Close').click()
+    expect(dialog).to_be_hidden()
