@@ -81,16 +81,26 @@ function lower(enumName) {
   return String(enumName || '').toLowerCase();
 }
 
-function shownTime(timestamp) {
+/** A <time> in the reader's locale; timeStyle 'medium' adds the seconds, which a history needs. A narrow column
+ *  may break it between the date and the time of day, not inside either. */
+function shownTime(timestamp, timeStyle) {
   if (!timestamp) return '';
   const time = document.createElement('time');
   time.dateTime = timestamp;
-  time.textContent = new Date(timestamp).toLocaleString(undefined, {dateStyle: 'medium', timeStyle: 'short'});
+  const date = new Date(timestamp);
+  const parts = [`${date.toLocaleDateString(undefined, {dateStyle: 'medium'})},`,
+    date.toLocaleTimeString(undefined, {timeStyle})].map((text) => {
+    const part = document.createElement('span');
+    part.className = 'unbroken';
+    part.textContent = text;
+    return part;
+  });
+  time.append(parts[0], ' ', parts[1]);
   return time;
 }
 
-function setTime(cell, timestamp) {
-  cell.replaceChildren(shownTime(timestamp));
+function setTime(cell, timestamp, timeStyle = 'short') {
+  cell.replaceChildren(shownTime(timestamp, timeStyle));
 }
 
 function fillCategories(select) {
@@ -162,10 +172,10 @@ class PagedTable {
       if (request !== this.shown) return;
       this.nextToken = page.next_page_token || '';
       this.body.replaceChildren(...page.items.map((item) => this.render(item)));
-      const first = (this.tokens.length - 1) * PAGE_SIZE + 1;
-      const range = page.items.length ? `${first}–${first + page.items.length - 1} of ${page.total_size}` : 'none';
+      this.count = page.items.length;
+      this.total = page.total_size;
       this.label.textContent = `Page ${this.tokens.length}`;
-      this.status.textContent = [notice, `${this.noun}: ${range}.`].filter(Boolean).join(' ');
+      this.status.textContent = [notice, this.range()].filter(Boolean).join(' ');
     } catch (error) {
       if (request !== this.shown) return;
       this.body.replaceChildren();
@@ -179,6 +189,18 @@ class PagedTable {
         this.nextButton.disabled = !this.nextToken;
       }
     }
+  }
+
+  range() {
+    const first = (this.tokens.length - 1) * PAGE_SIZE + 1;
+    return `${this.noun}: ${this.count ? `${first}–${first + this.count - 1} of ${this.total}` : 'none'}.`;
+  }
+
+  /** A row the view added by itself (an order placed while the page was shown) counts in the range. */
+  added() {
+    this.count += 1;
+    this.total += 1;
+    this.status.textContent = this.range();
   }
 }
 
@@ -214,18 +236,19 @@ function loadLowStock(filters, token) {
   return loadProducts(filters, token);
 }
 
-function productRow(product, {onEdit, onDelete}) {
+function productRow(product, {onEdit, onDelete, onMovements}) {
   const row = fromTemplate('product-row');
   row.dataset.id = product.id;
   fill(row, {id: product.id, name: product.name, category: lower(product.category), price: product.price,
     stock: product.stock_quantity});
   setTime(row.querySelector('[data-cell="updated"]'), product.updated_at);
-  const edit = row.querySelector('[data-action="edit"]');
-  const remove = row.querySelector('[data-action="delete"]');
-  edit.setAttribute('aria-label', `Edit ${product.name}`);
-  remove.setAttribute('aria-label', `Delete ${product.name}`);
-  edit.addEventListener('click', () => onEdit(product));
-  remove.addEventListener('click', () => onDelete(product));
+  const buttons = {edit: [`Edit ${product.name}`, onEdit], delete: [`Delete ${product.name}`, onDelete],
+    movements: [`Stock movements of ${product.name}`, onMovements]};
+  for (const [action, [label, onClick]] of Object.entries(buttons)) {
+    const button = row.querySelector(`[data-action="${action}"]`);
+    button.setAttribute('aria-label', label);
+    button.addEventListener('click', () => onClick(product));
+  }
   return row;
 }
 
@@ -294,11 +317,12 @@ class ProductDialog {
   }
 }
 
-function productsView(section, dialog, load) {
+function productsView(section, {dialog, movements}, load) {
   section.querySelector('table').tBodies[0].before(fromTemplate('product-columns'));
   let table;
   const actions = {
     onEdit: (product) => dialog.open(product, (notice) => table.show(notice)),
+    onMovements: (product) => movements.open(product),
     onDelete: async (product) => {
       const question = `Delete product ${product.id}, ${product.name}? Orders keep their copy of its name and price.`;
       if (!window.confirm(question)) return;
@@ -333,92 +357,346 @@ function itemRow(item) {
   return row;
 }
 
-/** An order's row; its buttons move it through the workflow and show the server's answer in place. */
-function orderRow(order, message = '') {
-  const status = lower(order.status);
-  const row = fromTemplate('order-row');
-  row.dataset.id = order.id;
-  fill(row, {id: order.id, customer: order.customer_name, email: order.customer_email, status,
-    total: order.total_amount, 'item-count': `${order.items.length} ${order.items.length === 1 ? 'item' : 'items'}`});
-  row.querySelector('.badge').classList.add(`status-${status}`);
-  setTime(row.querySelector('[data-cell="placed"]'), order.created_at);
-  row.querySelector('.items tbody').replaceChildren(...order.items.map(itemRow));
-  row.querySelector('.row-error').textContent = message;
+/** A timestamp as text that sorts in time order (the API prints 0, 3, 6 or 9 digits of a second's fraction). */
+function sortableTime(timestamp) {
+  const [seconds, fraction = ''] = String(timestamp || '').replace('Z', '').split('.');
+  return `${seconds}.${fraction.padEnd(9, '0')}`;
+}
 
-  const advance = row.querySelector('[data-action="advance"]');
-  const next = STATUS_STEPS[STATUS_STEPS.indexOf(status) + 1];
-  if (STATUS_STEPS.includes(status) && next) {
-    advance.textContent = `Advance to ${next}`;
-    advance.setAttribute('aria-label', `Advance order ${order.id} to ${next}`);
-    advance.addEventListener('click', () => changeOrder(row, order, 'PATCH', `/api/orders/${order.id}/status`,
-      {status: next.toUpperCase()}));
-  } else {
-    advance.remove();
+/** The orders table's rows. Each shows the latest state of its order that reached the page, from the listing, the
+ *  answer to a button or the watch, whichever came last: a row never goes back to an older state. */
+class OrderRows {
+  constructor(body) {
+    this.body = body;
   }
-  const cancel = row.querySelector('[data-action="cancel"]');
-  if (CANCELLABLE.includes(status)) {
-    cancel.setAttribute('aria-label', `Cancel order ${order.id}`);
-    cancel.addEventListener('click', () => {
-      const question = `Cancel order ${order.id}? Its items' stock goes back to the catalogue; this cannot be undone.`;
-      if (window.confirm(question)) {
-        changeOrder(row, order, 'POST', `/api/orders/${order.id}/cancel`, {});
+
+  row(id) {
+    return this.body.querySelector(`:scope > tr[data-id="${id}"]`);
+  }
+
+  /** An order's row; its buttons move it through the workflow and show the server's answer in place. */
+  render(order, message = '') {
+    const status = lower(order.status);
+    const row = fromTemplate('order-row');
+    row.dataset.id = order.id;
+    row.dataset.updated = sortableTime(order.updated_at);
+    fill(row, {id: order.id, customer: order.customer_name, email: order.customer_email, status,
+      total: order.total_amount, 'item-count': `${order.items.length} ${order.items.length === 1 ? 'item' : 'items'}`});
+    row.querySelector('.badge').classList.add(`status-${status}`);
+    setTime(row.querySelector('[data-cell="placed"]'), order.created_at);
+    row.querySelector('.items tbody').replaceChildren(...order.items.map(itemRow));
+    row.querySelector('.row-error').textContent = message;
+    const details = row.querySelector('details');
+    details.addEventListener('toggle', () => { if (details.open) showHistory(details, order.id); });
+
+    const advance = row.querySelector('[data-action="advance"]');
+    const next = STATUS_STEPS[STATUS_STEPS.indexOf(status) + 1];
+    if (STATUS_STEPS.includes(status) && next) {
+      advance.textContent = `Advance to ${next}`;
+      advance.setAttribute('aria-label', `Advance order ${order.id} to ${next}`);
+      advance.addEventListener('click', () => this.change(order, 'PATCH', `/api/orders/${order.id}/status`,
+        {status: next.toUpperCase()}));
+    } else {
+      advance.remove();
+    }
+    const cancel = row.querySelector('[data-action="cancel"]');
+    if (CANCELLABLE.includes(status)) {
+      cancel.setAttribute('aria-label', `Cancel order ${order.id}`);
+      cancel.addEventListener('click', () => {
+        const question = `Cancel order ${order.id}? Its items' stock goes back to the catalogue; it cannot be undone.`;
+        if (window.confirm(question)) this.change(order, 'POST', `/api/orders/${order.id}/cancel`, {});
+      });
+    } else {
+      cancel.remove();
+    }
+    return row;
+  }
+
+  /** Show `order` in its row if that is newer than what the row shows, or the same with a message to add. The new
+   *  row keeps its details open (reading the history again) and the keyboard focus where it was. */
+  update(order, message = '') {
+    const row = this.row(order.id);
+    if (!row) return;
+    const updated = sortableTime(order.updated_at);
+    if (updated < row.dataset.updated || (updated === row.dataset.updated && !message)) {
+      // The row shows this state or a later one already; a refusal's reason still belongs next to it.
+      if (message) row.querySelector('.row-error').textContent = message;
+      return;
+    }
+    const replacement = this.render(order, message);
+    replacement.querySelector('details').open = row.querySelector('details').open;
+    const focused = row.contains(document.activeElement) ? document.activeElement : null;
+    row.replaceWith(replacement);
+    if (focused) {
+      const same = focused.dataset.action ? `[data-action="${focused.dataset.action}"]` : focused.localName;
+      (replacement.querySelector(same) || replacement.querySelector('.actions button, .row-error')).focus();
+    }
+  }
+
+  /** Add a row for `order` at its place, newest first. */
+  insert(order) {
+    const later = [...this.body.rows].find((row) => BigInt(row.dataset.id) < BigInt(order.id));
+    this.body.insertBefore(this.render(order), later || null);
+  }
+
+  /** Send a workflow change; on a refusal (another operator moved the order first, say), show why next to the
+   *  order as it now is. */
+  async change(order, method, path, body) {
+    for (const button of this.row(order.id).querySelectorAll('.actions button')) button.disabled = true;
+    try {
+      this.update(await api(method, path, body));
+    } catch (error) {
+      let current = order;
+      try {
+        current = await api('GET', `/api/orders/${order.id}`);
+      } catch (reloadError) {
+        // Shown as it was, with the refusal.
       }
-    });
-  } else {
-    cancel.remove();
+      this.update(current, error.message);
+    }
+    // The button pressed is gone with the old row (replaced by this answer, or first by the watch's): keep the
+    // keyboard in this order's row, unless a new listing has replaced the table meanwhile.
+    const row = this.row(order.id);
+    if (row) row.querySelector('.actions button, .row-error').focus();
   }
+}
+
+// --- history ------------------------------------------------------------------------------------------------
+
+/** Every page of a listing, for the short ones (an order has at most four changes). */
+async function allPages(path, key) {
+  const items = [];
+  let token = '';
+  do {
+    const page = await api('GET', path + query({page_size: 100, page_token: token}));
+    items.push(...(page[key] || []));
+    token = page.next_page_token || '';
+  } while (token);
+  return items;
+}
+
+function eventRow(event) {
+  const row = fromTemplate('event-row');
+  const from = event.from_status === 'STATUS_UNSPECIFIED' ? 'placed' : lower(event.from_status);
+  fill(row, {change: `${from} → ${lower(event.to_status)}`, request: event.request_id});
+  setTime(row.querySelector('[data-cell="time"]'), event.time, 'medium');
   return row;
 }
 
-/** Send a workflow change; on a refusal (another operator moved the order first, say), show why next to the
- *  order as it now is. */
-async function changeOrder(row, order, method, path, body) {
-  for (const button of row.querySelectorAll('.actions button')) button.disabled = true;
-  let changed;
-  let message = '';
+/** An order's history (ListOrderEvents), newest first, under its items. */
+async function showHistory(details, orderId) {
+  const table = details.querySelector('.history');
+  const status = details.querySelector('.history-error');
+  table.setAttribute('aria-busy', 'true');
   try {
-    changed = await api(method, path, body);
+    const events = await allPages(`/api/orders/${orderId}/events`, 'events');
+    table.tBodies[0].replaceChildren(...events.map(eventRow));
+    status.textContent = '';
   } catch (error) {
-    message = error.message;
-    try {
-      changed = await api('GET', `/api/orders/${order.id}`);
-    } catch (reloadError) {
-      changed = order;
-    }
+    status.textContent = `History: ${error.message}`;
+  } finally {
+    table.removeAttribute('aria-busy');
   }
-  const replacement = orderRow(changed, message);
-  row.replaceWith(replacement);
-  // The button pressed is gone with the old row: keep the keyboard in this order's row.
-  (replacement.querySelector('.actions button') || replacement.querySelector('.row-error')).focus();
 }
 
+function movementRow(movement) {
+  const row = fromTemplate('movement-row');
+  fill(row, {reason: lower(movement.reason), delta: movement.delta > 0 ? `+${movement.delta}` : `−${-movement.delta}`,
+    stock: `${movement.stock_before} → ${movement.stock_after}`, reservation: movement.reservation_id,
+    request: movement.request_id});
+  setTime(row.querySelector('[data-cell="time"]'), movement.time, 'medium');
+  return row;
+}
+
+/** A product's stock movements (ListStockMovements), newest first, a page at a time, in a dialog. */
+class MovementsDialog {
+  constructor(dialog) {
+    this.dialog = dialog;
+    this.product = dialog.querySelector('.dialog-subject');
+    this.table = new PagedTable(dialog, {
+      load: async ({product_id: productId}, token) => {
+        const path = `/api/products/${productId}/stock-movements`;
+        const page = await api('GET', path + query({page_size: PAGE_SIZE, page_token: token}));
+        return {...page, items: page.movements || []};
+      },
+      render: movementRow,
+      noun: 'Movements',
+      onError: (error) => { this.table.status.textContent = error.message; },
+    });
+    dialog.querySelector('[data-close]').addEventListener('click', () => dialog.close());
+  }
+
+  open(product) {
+    this.product.textContent = `Product ${product.id}, ${product.name}`;
+    this.table.body.replaceChildren();
+    this.dialog.showModal();
+    return this.table.start({product_id: product.id});
+  }
+}
+
+// --- live order updates -------------------------------------------------------------------------------------
+
+// Waits before opening a broken watch again: growing, so that a restarting Orders is not hammered, but small.
+const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000];
+// Envoy answers a watch at once when it cannot reach Orders, and sends nothing while no order changes (the HTTP
+// answer comes with the first update): a watch still open after this long has reached Orders.
+const WATCH_SETTLED_MS = 1000;
+
+/** The id of a change no later than now: the latest change of the newest order ('0', from now, when there is none
+ *  yet). A watch after it replays the few changes since, which rows take as any update, so that no change made
+ *  while the page was loading is missed. */
+async function recentChangeId() {
+  const {orders = []} = await api('GET', `/api/orders${query({page_size: 1})}`);
+  if (!orders.length) return '0';
+  const {events = []} = await api('GET', `/api/orders/${orders[0].id}/events${query({page_size: 1})}`);
+  return events.length ? events[0].id : '0';
+}
+
+function pause(milliseconds, signal) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, milliseconds);
+    signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, {once: true});
+  });
+}
+
+/** WatchOrders, read line by line (newline-delimited JSON through Envoy's transcoder, not server-sent events).
+ *  A stream that breaks (Orders restarted, the network, Envoy's idle timeout) is opened again after a short wait,
+ *  after the last change received, so that no change is missed and none comes twice. */
+class OrderWatch {
+  constructor({onUpdate, onState}) {
+    Object.assign(this, {onUpdate, onState});
+    this.controller = null;
+  }
+
+  /** Watch the changes after event `afterEventId` of the orders matching `filters` ({customer_email}). */
+  start(filters, afterEventId) {
+    this.stop();
+    const controller = new AbortController();
+    this.controller = controller;
+    this.run(controller.signal, filters, afterEventId);
+  }
+
+  stop() {
+    if (this.controller) this.controller.abort();
+    this.controller = null;
+    this.onState('');
+  }
+
+  async run(signal, filters, afterEventId) {
+    const position = {after: afterEventId};
+    let failures = 0;
+    while (!signal.aborted) {
+      this.onState(failures ? 'reconnecting' : 'connecting');
+      const settled = () => { failures = 0; this.onState('live'); };
+      const timer = setTimeout(settled, WATCH_SETTLED_MS);
+      try {
+        await this.read(signal, filters, position, settled);
+      } catch (error) {
+        // Broken or refused: opened again below, unless the view stopped it.
+      }
+      clearTimeout(timer);
+      if (signal.aborted) return;
+      this.onState('reconnecting');
+      await pause(RECONNECT_DELAYS_MS[Math.min(failures, RECONNECT_DELAYS_MS.length - 1)], signal);
+      failures += 1;
+    }
+  }
+
+  async read(signal, filters, position, onMessage) {
+    const path = `/api/orders/watch${query({...filters, after_event_id: position.after})}`;
+    const response = await fetch(path, {signal, cache: 'no-store'});
+    if (!response.ok) throw new ApiError(`The watch was answered HTTP ${response.status}.`);
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let pending = '';
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) return;
+      const lines = (pending + value).split('\n');
+      pending = lines.pop();
+      for (const line of lines.filter((text) => text.trim())) {
+        const update = JSON.parse(line);
+        // Anything but an update (the status of a stream that failed after its first message) ends the stream.
+        if (!update.event) throw new ApiError(update.message || 'The watch ended.');
+        position.after = update.event.id;
+        onMessage();
+        // Shown outside this stream's error handling: a fault in showing an update is the page's, not the stream's.
+        queueMicrotask(() => this.onUpdate(update));
+      }
+    }
+  }
+}
+
+const WATCH_STATES = {connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…'};
+
+/** The orders view: its listing and, while it is shown, every change of the orders it lists as it happens. */
 function ordersView(section) {
-  const view = filteredTable(section, {load: loadOrders, render: (order) => orderRow(order), noun: 'Orders'});
+  const rows = new OrderRows(section.querySelector(':scope > table > tbody'));
+  const indicator = section.querySelector('.watch-state');
+  let table;
+  const watch = new OrderWatch({
+    onUpdate: ({order}) => {
+      if (rows.row(order.id)) rows.update(order);
+      else if (matches(order) && belongsOnPage(order)) {
+        rows.insert(order);
+        table.added();
+      }
+    },
+    onState: (state) => {
+      indicator.dataset.state = state;
+      indicator.textContent = WATCH_STATES[state] || '';
+    },
+  });
+  // The API's status filter on a watch passes changes *into* that status only; a listed order that leaves it is
+  // still shown as it now is, so the status is checked here. The customer's email is the watch's own filter.
+  const matches = (order) => !table.filters.status || lower(order.status) === table.filters.status;
+  // Newest first: an order not listed goes in if it falls between the page's neighbours.
+  const belongsOnPage = (order) => {
+    const ids = [...rows.body.rows].map((row) => BigInt(row.dataset.id));
+    const id = BigInt(order.id);
+    const newest = table.tokens.length === 1 || (ids.length && id < ids[0]);
+    return newest && (!table.nextToken || id > ids[ids.length - 1]);
+  };
+  // Each listing starts a watch after a change from before it, so the changes made meanwhile come through; unless
+  // the view was left, or searched again, while it loaded.
+  const load = async (filters, token) => {
+    watch.stop();
+    const after = await recentChangeId();
+    const page = await loadOrders(filters, token);
+    if (!section.hidden && filters === table.filters) {
+      watch.start({customer_email: (filters.email || '').trim()}, after);
+    }
+    return page;
+  };
+
+  const view = filteredTable(section, {load, render: (order) => rows.render(order), noun: 'Orders'});
+  table = view.table;
   const {status, email} = view.form.elements;
   for (const step of [...STATUS_STEPS, 'cancelled']) status.add(new Option(step, step));
   // A customer's orders come in every status (GetOrdersByCustomer has no status filter).
   const exclusive = () => { status.disabled = email.value.trim() !== ''; };
   email.addEventListener('input', exclusive);
   view.form.addEventListener('reset', () => setTimeout(exclusive));
-  return view;
+  return {...view, leave: () => watch.stop()};
 }
 
 // --- the views and the address bar --------------------------------------------------------------------------
 
 function main() {
   const dialog = new ProductDialog(document.getElementById('product-dialog'));
-  const products = productsView(document.getElementById('products'), dialog, loadProducts);
-  const lowStock = productsView(document.getElementById('low-stock'), dialog, loadLowStock);
+  const dialogs = {dialog, movements: new MovementsDialog(document.getElementById('movements-dialog'))};
+  const products = productsView(document.getElementById('products'), dialogs, loadProducts);
+  const lowStock = productsView(document.getElementById('low-stock'), dialogs, loadLowStock);
   const views = {products, orders: ordersView(document.getElementById('orders')), 'low-stock': lowStock};
   document.getElementById('new-product').addEventListener('click', () => dialog.open(null, (notice) => {
     products.table.show(notice);
   }));
 
   // #products, #orders, #low-stock: each view has an address, and the browser's back button works. A view shown
-  // again reloads its page, so stock changed by an order elsewhere is current.
+  // again reloads its page, so stock changed by an order elsewhere is current; a view left stops what it watched.
   // Any other address (the skip link's #content) leaves the view as it is.
   const show = (name) => {
     for (const section of document.querySelectorAll('.view')) section.hidden = section.id !== name;
+    for (const [other, view] of Object.entries(views)) if (other !== name) view.leave?.();
     for (const link of document.querySelectorAll('header nav a')) {
       if (link.hash === `#${name}`) link.setAttribute('aria-current', 'page');
       else link.removeAttribute('aria-current');

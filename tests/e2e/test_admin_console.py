@@ -1,24 +1,38 @@
 """The admin console (envoy/admin/) in a real browser, Debian's Chromium driven by Playwright, against the real system
-behind the real Envoy: what an operator types and clicks, and the values the page shows afterwards.
+behind the real Envoy: what an operator types and clicks, the values the page shows afterwards, and the changes that
+other clients make while the page is open, which it shows as they happen.
 
 One browser serves the module; each test gets a fresh browser context (no shared cookies or storage). The system is
-shared too, so each test makes its own products and orders (names carry a unique tag). A screenshot of each view goes
-to build/screenshots/admin-console/.
+shared too, so each test makes its own products and orders (names carry a unique tag); the test that restarts Orders
+has a system of its own. A screenshot of each view goes to build/screenshots/admin-console/.
 """
+import contextlib
 import re
 from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
 
+import grpc
 import pytest
+from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
+from google.protobuf import json_format
 from playwright.sync_api import expect, sync_playwright
 
+from bench.processes import start_envoy
 from scripts.debian import ensure_command
 from services.gateway import ADMIN_CONSOLE
 from tests.e2e.clients import ROOT, RestClient
-from tests.e2e.test_rest import all_pages, create_product, get_product, get_order, place_order, stock, unique_tag
+from tests.e2e.test_rest import (all_pages, create_product, get_product, get_order, order_body, place_order, stock,
+                                 unique_tag)
 
 pytestmark = pytest.mark.e2e
 
 SCREENSHOTS = ROOT / 'build' / 'screenshots' / 'admin-console'
+# How long a change made elsewhere may take to show: Orders' feed polls every 0.2 s, Envoy and the page add little.
+LIVE_WAIT_MS = 10_000
+# A page whose watch broke tries again within 4 s; Envoy takes up to about 2 s to see a restarted Orders.
+RECONNECT_WAIT_MS = 20_000
+WATCH = re.compile(r'/api/orders/watch\b')
+LISTING = re.compile(r'/api/orders(\?|/customer/)')
 # Flags that work in a container without a display, GPU or network beyond loopback; Playwright adds --headless.
 CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                   '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -44,23 +58,39 @@ def api(system):
     return RestClient(system.gateway)
 
 
-@pytest.fixture
-def console(browser, system):
-    """The console open on its first view. Confirmation prompts are accepted; a script error fails the test."""
-    context = browser.new_context(base_url=f'http://{system.gateway}', viewport={'width': 1280, 'height': 800})
+@pytest.fixture(scope='module')
+def orders_grpc(system):
+    """OrderService over native gRPC on Orders' own port: a client other than the page and Envoy."""
+    with grpc.insecure_channel(system.orders) as channel:
+        yield orders_pb2_grpc.OrderServiceStub(channel)
+
+
+@contextlib.contextmanager
+def open_console(browser, gateway):
+    """The console behind `gateway`, open on its first view in a fresh browser context. Confirmation prompts are
+    accepted; a script error fails the test."""
+    context = browser.new_context(base_url=f'http://{gateway}', viewport={'width': 1280, 'height': 800})
     page = context.new_page()
     page.on('dialog', lambda dialog: dialog.accept())
     script_errors = []
     page.on('pageerror', lambda error: script_errors.append(error))
     page.goto('/admin/')
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
     assert not script_errors, f'the page threw: {script_errors}'
 
 
-def screenshot(page, view):
+@pytest.fixture
+def console(browser, system):
+    with open_console(browser, system.gateway) as page:
+        yield page
+
+
+def screenshot(page, view, full_page=True):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f'{view}.png', full_page=True)
+    page.screenshot(path=SCREENSHOTS / f'{view}.png', full_page=full_page)
 
 
 def open_view(page, name):
@@ -98,6 +128,33 @@ def cells(row):
 def shown_ids(view):
     expect(view).not_to_have_attribute('aria-busy', 'true')
     return [row.get_attribute('data-id') for row in rows(view).all()]
+
+
+def order_row(view, order_id):
+    return view.locator(f':scope > table > tbody > tr[data-id="{order_id}"]')
+
+
+def status_of(row):
+    return row.locator('[data-cell="status"]')
+
+
+def watch_state(view):
+    """The indicator of the view's watch: Connecting…, Live or Reconnecting…"""
+    return view.locator('.watch-state')
+
+
+def requests_to(page, pattern):
+    """The URLs of the page's requests that match `pattern`, from now on: a list that grows as the page sends them."""
+    sent = []
+    page.on('request', lambda request: sent.append(request.url) if pattern.search(request.url) else None)
+    return sent
+
+
+def events_of(api, order_id):
+    """An order's history as the API lists it, newest first."""
+    reply = api.get(f'/api/orders/{order_id}/events')
+    assert reply.status == 200, reply
+    return reply.body['events']
 
 
 def product_dialog(page):
@@ -288,6 +345,9 @@ def test_a_move_the_workflow_forbids_is_refused_with_the_servers_reason(console,
     product = create_product(api, name=f'Tent {tag}', stock_quantity=5)
     email = f'{tag.lower()}@example.com'
     order = place_order(api, [(product['id'], 2)], email=email)
+    # This page's watch cannot get through, so it does not hear of the other operator's change before the click,
+    # as when the change and the click cross.
+    console.route(WATCH, lambda route: route.abort())
     orders = open_view(console, 'Orders')
     search(orders, **{'Customer email': email})
     expect(orders.locator('[data-cell="status"]')).to_have_text(['pending'])
@@ -304,6 +364,140 @@ def test_a_move_the_workflow_forbids_is_refused_with_the_servers_reason(console,
     expect(row.locator('[data-cell="status"]')).to_have_text('shipped')
     expect(row.get_by_role('button')).to_have_text(['Advance to delivered'])
     assert stock(api, product['id']) == 3
+
+
+# --- live updates and history -------------------------------------------------------------------------------
+
+def test_orders_placed_and_changed_by_other_clients_show_in_the_open_view_without_a_reload(console, api, orders_grpc):
+    tag = unique_tag()
+    product = create_product(api, name=f'Mug {tag}', price='12.50', stock_quantity=20)
+    email = f'{tag.lower()}@example.com'
+    earlier = place_order(api, [(product['id'], 1)], email=email)
+    orders = open_view(console, 'Orders')
+    search(orders, **{'Customer email': email})
+    assert shown_ids(orders) == [earlier['id']]
+    expect(watch_state(orders)).to_have_text('Live')
+    listings = requests_to(console, LISTING)
+
+    # Another customer's order is not this listing's; this customer's new one comes in at the top.
+    place_order(api, [(product['id'], 1)], email=f'other.{email}')
+    placed = place_order(api, [(product['id'], 2)], email=email, name='Grace Hopper')
+    expect(rows(orders)).to_have_count(2, timeout=LIVE_WAIT_MS)
+    assert shown_ids(orders) == [placed['id'], earlier['id']]
+    expect(orders.locator('.view-status')).to_have_text('Orders: 1–2 of 2.')
+    row = order_row(orders, placed['id'])
+    assert cells(row) | {'placed': ''} == {'id': placed['id'], 'customer': 'Grace Hopper', 'email': email,
+                                           'status': 'pending', 'total': '25.00', 'item-count': '1 item',
+                                           'placed': ''}
+
+    # Each status change, over REST or over gRPC, shows in its row, with the buttons of the new status.
+    for status in ('processing', 'shipped'):
+        assert api.patch(f'/api/orders/{placed["id"]}/status', {'status': status}).status == 200
+        expect(status_of(row)).to_have_text(status, timeout=LIVE_WAIT_MS)
+    expect(row.get_by_role('button')).to_have_text(['Advance to delivered'])
+    orders_grpc.CancelOrder(orders_pb2.CancelOrderRequest(id=int(earlier['id'])), timeout=10)
+    expect(status_of(order_row(orders, earlier['id']))).to_have_text('cancelled', timeout=LIVE_WAIT_MS)
+    expect(order_row(orders, earlier['id']).get_by_role('button')).to_have_count(0)
+    assert listings == [], 'the page listed the orders again instead of following its watch'
+
+
+def test_with_a_status_filter_an_order_entering_it_comes_in_and_a_listed_one_stays_as_it_moves_on(console, api):
+    product = create_product(api, stock_quantity=20)
+    orders = open_view(console, 'Orders')
+    search(orders, Status='processing')
+    expect(watch_state(orders)).to_have_text('Live')
+
+    pending = place_order(api, [(product['id'], 1)])
+    moved = place_order(api, [(product['id'], 1)])
+    assert api.patch(f'/api/orders/{moved["id"]}/status', {'status': 'processing'}).status == 200
+    expect(rows(orders).first).to_have_attribute('data-id', moved['id'], timeout=LIVE_WAIT_MS)
+    assert pending['id'] not in shown_ids(orders)
+
+    # Out of the filter's status, the order stays where the operator saw it, as it now is.
+    assert api.patch(f'/api/orders/{moved["id"]}/status', {'status': 'shipped'}).status == 200
+    expect(status_of(order_row(orders, moved['id']))).to_have_text('shipped', timeout=LIVE_WAIT_MS)
+    assert shown_ids(orders)[0] == moved['id']
+
+
+@pytest.fixture
+def restartable_orders(run_service, database_url, tmp_path):
+    """Products, an Orders that the test may kill and start again on its port, and Envoy in front of them:
+    (the Orders RestartableService, the gateway's address)."""
+    products = run_service('products', database_url('products'))
+    orders = run_service('orders', database_url('orders'), ['--products-address', products.address])
+    envoy, gateway, _admin = start_envoy(tmp_path, products.address, orders.address)
+    try:
+        yield orders, gateway
+    finally:
+        envoy.stop()
+
+
+def test_a_watch_broken_by_a_restart_of_orders_resumes_after_its_last_change_and_misses_none(
+        browser, restartable_orders):
+    orders_service, gateway = restartable_orders
+    api = RestClient(gateway)
+    product = create_product(api, stock_quantity=10)
+    order = place_order(api, [(product['id'], 1)])
+    with open_console(browser, gateway) as page:
+        orders = open_view(page, 'Orders')
+        row = order_row(orders, order['id'])
+        expect(watch_state(orders)).to_have_text('Live')
+        assert api.patch(f'/api/orders/{order["id"]}/status', {'status': 'processing'}).status == 200
+        expect(status_of(row)).to_have_text('processing', timeout=LIVE_WAIT_MS)
+        last_received = events_of(api, order['id'])[0]
+
+        # Orders goes down, and the page may not watch again until changes have been made without it.
+        watches = requests_to(page, WATCH)
+        page.route(WATCH, lambda route: route.abort())
+        orders_service.kill()
+        expect(watch_state(orders)).to_have_text('Reconnecting…', timeout=LIVE_WAIT_MS)
+        orders_service.restart()
+        with grpc.insecure_channel(orders_service.address) as channel:
+            stub = orders_pb2_grpc.OrderServiceStub(channel)
+            stub.UpdateOrderStatus(orders_pb2.UpdateOrderStatusRequest(
+                id=int(order['id']), status=orders_pb2.Order.SHIPPED), timeout=10)
+            newer = stub.CreateOrder(json_format.ParseDict(order_body([(product['id'], 2)]),
+                                                           orders_pb2.CreateOrderRequest()), timeout=10)
+        page.unroute(WATCH)
+
+        expect(status_of(row)).to_have_text('shipped', timeout=RECONNECT_WAIT_MS)
+        expect(order_row(orders, newer.id)).to_be_visible(timeout=LIVE_WAIT_MS)
+        expect(watch_state(orders)).to_have_text('Live')
+        assert shown_ids(orders) == [str(newer.id), order['id']]
+        assert watches, 'the page did not watch again'
+        assert {parse_qs(urlsplit(url).query)['after_event_id'][0] for url in watches} == {last_received['id']}
+
+
+def test_an_orders_history_lists_its_changes_newest_first_with_their_request_ids_as_they_happen(
+        console, api, orders_grpc):
+    tag = unique_tag()
+    product = create_product(api, name=f'Lamp {tag}', stock_quantity=5)
+    email = f'{tag.lower()}@example.com'
+    order = place_order(api, [(product['id'], 2)], email=email)
+    orders = open_view(console, 'Orders')
+    search(orders, **{'Customer email': email})
+    row = order_row(orders, order['id'])
+    row.get_by_text('1 item').click()
+    history = row.locator('.history tbody tr')
+    expect(history).to_have_count(1)
+
+    # Other clients move the order while its history is open: each change joins it, with the request that made it.
+    advanced_by, cancelled_by = f'advance-{tag}', f'cancel-{tag}'
+    assert api.patch(f'/api/orders/{order["id"]}/status', {'status': 'processing'},
+                     headers={'x-request-id': advanced_by}).status == 200
+    expect(history).to_have_count(2, timeout=LIVE_WAIT_MS)
+    orders_grpc.CancelOrder(orders_pb2.CancelOrderRequest(id=int(order['id'])),
+                            metadata=[('x-request-id', cancelled_by)], timeout=10)
+    expect(status_of(row)).to_have_text('cancelled', timeout=LIVE_WAIT_MS)
+    expect(history).to_have_count(3)
+    events = events_of(api, order['id'])
+    assert [cells(event) | {'time': ''} for event in history.all()] == [
+        {'time': '', 'change': 'processing → cancelled', 'request': cancelled_by},
+        {'time': '', 'change': 'pending → processing', 'request': advanced_by},
+        {'time': '', 'change': 'placed → pending', 'request': events[2]['request_id']}]
+    assert [event.locator('time').get_attribute('datetime') for event in history.all()] == [
+        event['time'] for event in events]
+    screenshot(console, 'order-history')
 
 
 # --- low stock ----------------------------------------------------------------------------------------------
@@ -346,3 +540,44 @@ def test_the_low_stock_view_lists_exactly_the_products_below_the_threshold(conso
     expect(threshold).to_have_accessible_description(refusal)
     search(low, **{'Fewer units than': ''})
     expect(threshold).to_have_accessible_description('enter a number of units, 0 or more')
+
+
+# --- stock movements ----------------------------------------------------------------------------------------
+
+def test_a_products_stock_movements_show_what_orders_and_edits_did_and_add_up_to_its_stock(console, api):
+    tag = unique_tag()
+    product = create_product(api, name=f'Teapot {tag}', stock_quantity=10)
+    first = place_order(api, [(product['id'], 3)])
+    assert api.post(f'/api/orders/{first["id"]}/cancel').status == 200
+    place_order(api, [(product['id'], 2)])
+    for units in range(9, 30):  # 21 edits, one unit each: 24 movements in all, two pages
+        assert api.patch(f'/api/products/{product["id"]}', {'stock_quantity': units}).status == 200
+
+    products = console.locator('#products')
+    search(products, **{'Name contains': tag})
+    products.get_by_role('button', name=f'Stock movements of Teapot {tag}').click()
+    dialog = console.get_by_role('dialog', name='Stock movements')
+    status = dialog.locator('.view-status')
+    movements = dialog.locator(':scope > table > tbody > tr')
+    expect(status).to_have_text('Movements: 1–20 of 24.')
+    shown = [cells(movement) for movement in movements.all()]
+    dialog.get_by_role('button', name='Next page').click()
+    expect(status).to_have_text('Movements: 21–24 of 24.')
+    shown += [cells(movement) for movement in movements.all()]
+    screenshot(console, 'stock-movements', full_page=False)
+
+    # Newest first: the order's units taken and given back, the second order's, then the edits.
+    assert [(movement['reason'], movement['delta'], movement['stock']) for movement in shown[-4:]] == [
+        ('adjusted', '+1', '8 → 9'), ('reserved', '−2', '10 → 8'), ('released', '+3', '7 → 10'),
+        ('reserved', '−3', '10 → 7')]
+    assert sum(int(movement['delta'].replace('−', '-')) for movement in shown) == stock(api, product['id']) - 10
+    listed = all_pages(api, f'/api/products/{product["id"]}/stock-movements', 'movements', page_size=100)
+    assert [(movement['reservation'], movement['request']) for movement in shown] == [
+        (movement['reservation_id'], movement['request_id']) for movement in listed]
+    # The first order's units went and came back under its reservation, each with the request of its order's change.
+    cancelled, placed = events_of(api, first['id'])
+    assert (shown[-1]['request'], shown[-2]['request']) == (placed['request_id'], cancelled['request_id'])
+    assert shown[-1]['reservation'] == shown[-2]['reservation'] != shown[-3]['reservation']
+
+    dialog.get_by_role('button', name='Close').click()
+    expect(dialog).to_be_hidden()
