@@ -542,16 +542,6 @@ const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000];
 // answer comes with the first update): a watch still open after this long has reached Orders.
 const WATCH_SETTLED_MS = 1000;
 
-/** The id of a change no later than now: the latest change of the newest order ('0', from now, when there is none
- *  yet). A watch after it replays the few changes since, which rows take as any update, so that no change made
- *  while the page was loading is missed. */
-async function recentChangeId() {
-  const {orders = []} = await api('GET', `/api/orders${query({page_size: 1})}`);
-  if (!orders.length) return '0';
-  const {events = []} = await api('GET', `/api/orders/${orders[0].id}/events${query({page_size: 1})}`);
-  return events.length ? events[0].id : '0';
-}
-
 function pause(milliseconds, signal) {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, milliseconds);
@@ -656,14 +646,13 @@ function ordersView(section) {
     const newest = table.tokens.length === 1 || (ids.length && id < ids[0]);
     return newest && (!table.nextToken || id > ids[ids.length - 1]);
   };
-  // Each listing starts a watch after a change from before it, so the changes made meanwhile come through; unless
-  // the view was left, or searched again, while it loaded.
+  // Each listing starts a watch after the latest change the page shows (its latest_event_id), so the changes made
+  // since come through; unless the view was left, or searched again, while it loaded.
   const load = async (filters, token) => {
     watch.stop();
-    const after = await recentChangeId();
     const page = await loadOrders(filters, token);
     if (!section.hidden && filters === table.filters) {
-      watch.start({customer_email: (filters.email || '').trim()}, after);
+      watch.start({customer_email: (filters.email || '').trim()}, page.latest_event_id || '0');
     }
     return page;
   };

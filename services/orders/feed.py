@@ -13,10 +13,9 @@ import contextlib
 import logging
 from typing import NamedTuple
 
-import peewee
-
 from services.errors import Unavailable
 from services.orders import rules
+from services.orders.workflow import latest_change
 from storage.orders import Order, OrderEvent
 
 log = logging.getLogger('services.orders')
@@ -30,11 +29,6 @@ BACKLOG_LIMIT = 10_000
 class Change(NamedTuple):
     event: OrderEvent
     record: object  # the workflow's OrderRecord: the order as it is now, with its items
-
-
-def latest_event_id():
-    """A database step: the id of the latest change of any order (0 before the first)."""
-    return OrderEvent.select(peewee.fn.MAX(OrderEvent.id)).scalar() or 0
 
 
 class OrderFeed:
@@ -89,7 +83,7 @@ class OrderFeed:
     async def watching(self):
         """Yields (a Watcher, cursor): every change with an id above `cursor` reaches the watcher."""
         if self._poller is None:
-            cursor = await self._steps.run(latest_event_id)
+            cursor = await self._steps.run(latest_change)
             if self._poller is None:  # no other watcher started the poller meanwhile
                 self._cursor = cursor
                 self._woken = asyncio.Event()

@@ -76,6 +76,7 @@ def page_fields(page, listing):
         'orders': [order_message(record) for record in page.orders],
         'next_page_token': encode_page_token(page.last_id, listing) if page.last_id is not None else '',
         'total_size': page.total_size,
+        'latest_event_id': page.latest_event_id,
     }
 
 

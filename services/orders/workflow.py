@@ -38,6 +38,7 @@ class OrderPage(NamedTuple):
     orders: list  # of OrderRecord
     last_id: int | None
     total_size: int
+    latest_event_id: int  # the position in the feed of changes that the page is as of
 
 
 class EventPage(NamedTuple):
@@ -151,13 +152,14 @@ class OrderDesk:
 
     def list(self, page, status='', email=''):
         """A page of placed orders, newest first, optionally of one status or one customer."""
+        latest_event_id = latest_change()  # first: the page shows at least every change up to it
         query = Order.select().where(Order.stock_state.in_(Order.PLACED))
         if status:
             query = query.where(Order.status == status)
         if email:
             query = query.where(Order.customer_email == email)
         orders, last_id = keyset_page(query, Order.id, page.size, page.after, descending=True)
-        return OrderPage(_with_items(orders), last_id, query.count())
+        return OrderPage(_with_items(orders), last_id, query.count(), latest_event_id)
 
     @staticmethod
     def records(order_ids):
@@ -254,6 +256,11 @@ def _new_order(fields):
     fields = {**fields, 'created_at': now, 'updated_at': now}
     with database.atomic():  # a transaction, so that on SQLite it waits its turn with the other writers
         return Order(id=_NEW_ORDER(**fields), **fields)
+
+
+def latest_change():
+    """The id of the latest change of any order (0 before the first)."""
+    return OrderEvent.select(peewee.fn.MAX(OrderEvent.id)).scalar() or 0
 
 
 def _with_items(orders):

@@ -251,6 +251,24 @@ def test_watch_orders_sends_the_changes_matching_its_filters(orders_stub, produc
         watch.call.cancel()
 
 
+def test_a_listing_says_from_which_change_to_watch_so_that_nothing_is_missed(orders_stub, products_stub):
+    first = place(orders_stub, products_stub)
+    advance(orders_stub, first, PROCESSING)
+    listing = orders_stub.ListOrders(orders_pb2.ListOrdersRequest())
+    history = orders_stub.ListOrderEvents(orders_pb2.ListOrderEventsRequest(order_id=first.id)).events
+    assert listing.latest_event_id == history[0].id  # the latest change of any order
+    by_customer = orders_stub.GetOrdersByCustomer(orders_pb2.GetOrdersByCustomerRequest(email='ada@example.com'))
+    assert by_customer.latest_event_id == listing.latest_event_id
+    second = place(orders_stub, products_stub)  # made after the page was read, before the watch began
+    watch = Watch(orders_stub.WatchOrders(orders_pb2.WatchOrdersRequest(after_event_id=listing.latest_event_id),
+                                          timeout=30))
+    advance(orders_stub, first, SHIPPED)
+    updates = [watch.next(), watch.next()]
+    assert [(update.order.id, update.event.to_status) for update in updates] == [
+        (second.id, PENDING), (first.id, SHIPPED)]
+    watch.call.cancel()
+
+
 def test_watch_orders_resumes_after_an_event_id(orders_stub, products_stub):
     order = place(orders_stub, products_stub)
     placed_event = orders_stub.ListOrderEvents(orders_pb2.ListOrderEventsRequest(order_id=order.id)).events[0].id
