@@ -11,7 +11,7 @@ ENVOY_CONFIG := build/envoy.yaml
 # Where googleapis-common-protos keeps google/api and google/rpc .proto files.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.rpc.status_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[2])')
 
-.PHONY: all install run test bench sample-data clean
+.PHONY: all install run test lint bench sample-data clean
 
 all: $(GENERATED) $(DESCRIPTOR) $(ENVOY_CONFIG)
 
@@ -21,8 +21,8 @@ $(INSTALLED): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# compat mode puts the repository root on sys.path, where the generated ecommerce/ package lives.
-	# The bench extra too: `make test` runs the benchmark's smoke test.
-	$(PY) -m pip install --quiet -e '.[test,bench]' --config-settings editable_mode=compat
+	# The bench extra too: `make test` runs the benchmark's smoke test; the lint extra for `make lint`.
+	$(PY) -m pip install --quiet -e '.[test,bench,lint]' --config-settings editable_mode=compat
 	touch $@
 
 $(GENERATED): $(PROTOS) $(INSTALLED)
@@ -47,6 +47,10 @@ run: all
 test: all
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m scripts.throwaway_postgres -- $(PY) -m pytest $(PYTEST_ARGS)
+
+# Static checks: ruff over the Python (rules and exceptions in pyproject.toml).
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
 
 # The benchmark: seeds 1,000,000 products, runs every scenario for 10 s each, prints the table and the targets, and
 # writes bench/results/latest.json and latest.png. h2load is installed with apt-get when missing.

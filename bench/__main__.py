@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 from bench import report
+from bench.asyncclient import idle_watchers
 from bench.loadgen import ensure_h2load
 from bench.processes import DESCRIPTOR, ROOT, bench_databases, process_tree, running_system
 from bench.scenarios import BY_NAME, SCENARIOS, SMOKE, Fixed, Settings, run_scenario
 from bench.seed import seed_products
-from bench.asyncclient import idle_watchers
 from bench.targets import BASELINE, IDLE_WATCHERS, GrpcDirect, RestEnvoy, baseline_runner
 
 MAX_DURATION = 15

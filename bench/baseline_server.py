@@ -29,7 +29,8 @@ LISTENING = re.compile(r'Listening at: http://[^:]+:(\d+)')
 
 def _settings(database_path):
     """The environment the baseline's settings read."""
-    return {'BASELINE_DATABASE': str(Path(database_path).resolve()), 'DJANGO_SETTINGS_MODULE': 'ecommerce_grpc.settings'}
+    return {'BASELINE_DATABASE': str(Path(database_path).resolve()),
+            'DJANGO_SETTINGS_MODULE': 'ecommerce_grpc.settings'}
 
 
 def manage(python, database_path, *args):

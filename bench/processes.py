@@ -34,7 +34,7 @@ class Process:
     def __init__(self, name, args, log_path, env=None):
         self.name = name
         self.log_path = Path(log_path)
-        self._log = open(log_path, 'wb')
+        self._log = open(log_path, 'wb')  # noqa: SIM115 (open while the process runs; closed by stop())
         self.popen = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
                                       env={**os.environ, **(env or {})}, start_new_session=True)
 

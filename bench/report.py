@@ -146,7 +146,7 @@ def table(rows):
                          milliseconds(row['p50_ms']), milliseconds(row['p95_ms']), milliseconds(row['p99_ms']),
                          _errors(row), f'{row["loadgen_cpu_s"]:.1f}', _processes(row)) for row in rows]
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
-    text = ['  '.join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]
+    text = ['  '.join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines]
     text.insert(1, '  '.join('-' * width for width in widths))
     return '\n'.join(text)
 
@@ -169,7 +169,7 @@ def write_results(results, folder, stamp):
     chart = folder / 'latest.png'
     draw_chart(results['rows'], chart)
     (folder / f'{stamp}.png').write_bytes(chart.read_bytes())
-    return written + [chart]
+    return [*written, chart]
 
 
 def draw_chart(rows, path):

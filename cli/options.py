@@ -35,7 +35,8 @@ def show_listing(ctx, call, request, field, render, limit, everything, json_outp
 
 def enum_names(proto_enum):
     """A proto enum's value names in lower case, as the CLI takes and prints them, without the unspecified zero."""
-    return [name.lower() for name in proto_enum.keys() if not name.endswith('_UNSPECIFIED')]
+    # A protobuf enum wrapper is no dict: it has keys() but cannot be iterated.
+    return [name.lower() for name in proto_enum.keys() if not name.endswith('_UNSPECIFIED')]  # noqa: SIM118
 
 
 def choice(name, proto_enum):

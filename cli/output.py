@@ -27,7 +27,7 @@ def print_message(message, render, json_output):
 
 
 def _time(timestamp, zone=' UTC'):
-    return f'{timestamp.ToDatetime(datetime.timezone.utc):%Y-%m-%d %H:%M:%S}{zone}'
+    return f'{timestamp.ToDatetime(datetime.UTC):%Y-%m-%d %H:%M:%S}{zone}'
 
 
 def plural(count, noun):

@@ -98,7 +98,7 @@ def _product(line, header, cells):
     product, problems = products_pb2.Product(), []
     if len(cells) != len(header):
         return product, [Problem(line, '', f'has {len(cells)} fields; the header has {len(header)}')]
-    cells = dict(zip(header, cells))
+    cells = dict(zip(header, cells, strict=True))
     for name in ('name', 'description', 'price'):
         if cells[name]:
             setattr(product, name, cells[name])

@@ -56,7 +56,8 @@ def running_postgres(timeout=30):
         server = subprocess.Popen(
             [f'{bin_dir}/postgres', '-D', data, '-p', str(port), '-k', folder,
              '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=200'],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(folder, 'server.log'), 'wb'), start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(folder, 'server.log'), 'wb'),  # noqa: SIM115 (the server's own)
+            start_new_session=True,
             **as_user)
         try:
             deadline = time.monotonic() + timeout

@@ -4,8 +4,13 @@ import json
 import pathlib
 import string
 
-from services.settings import (GATEWAY_ADDRESS, GATEWAY_ADMIN_ADDRESS, MAX_MESSAGE_BYTES, ORDERS_ADDRESS,
-                               PRODUCTS_ADDRESS)
+from services.settings import (
+    GATEWAY_ADDRESS,
+    GATEWAY_ADMIN_ADDRESS,
+    MAX_MESSAGE_BYTES,
+    ORDERS_ADDRESS,
+    PRODUCTS_ADDRESS,
+)
 
 TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / 'envoy' / 'envoy.yaml'
 # The admin console's files, which Envoy serves itself: envoy.yaml names each as $admin_<name>, dots as underscores.
@@ -33,7 +38,7 @@ def replicas(addresses):
 def endpoints(addresses):
     """A cluster's lb_endpoints: one per replica, in YAML's JSON-like flow style."""
     return json.dumps([{'endpoint': {'address': {'socket_address': dict(zip(('address', 'port_value'),
-                                                                             split_address(address)))}}}
+                                                                             split_address(address), strict=True))}}}
                        for address in replicas(addresses)])
 
 

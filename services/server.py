@@ -158,7 +158,7 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
             # Calls with one response (health Check too) and our own server streams; an unknown method, and grpc's
             # own streams (health Watch, reflection), pass through untouched.
             ours = handler and (handler.unary_unary or handler.stream_unary
-                                or handler.unary_stream and not method.startswith('/grpc.'))
+                                or (handler.unary_stream and not method.startswith('/grpc.')))
             if not ours:
                 return handler
             wrapped = self._handlers[method] = self._wrap(method, handler)
@@ -190,17 +190,18 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
     @staticmethod
     def _streaming(method, behaviour):
         async def handle(request, context):
-            async with _Served(method, context):
-                # Closed here whatever happens, so that a watch's own cleanup runs as soon as its client goes.
-                async with contextlib.aclosing(behaviour(_readable(request), context)) as responses:
-                    async for response in responses:
-                        yield response
+            # The responses are closed here whatever happens, so that a watch's own cleanup runs as soon as its
+            # client goes.
+            async with _Served(method, context), \
+                    contextlib.aclosing(behaviour(_readable(request), context)) as responses:
+                async for response in responses:
+                    yield response
         return handle
 
 
 class _Served:
     """Around one call: its request id, the status that an exception ending it becomes, and its log line."""
-    __slots__ = ('_method', '_context', '_peer', '_started', '_code', '_request_id')
+    __slots__ = ('_code', '_context', '_method', '_peer', '_request_id', '_started')
 
     def __init__(self, method, context):
         self._method = method
@@ -270,7 +271,7 @@ async def create_server(address, steps, services):
         add_to_server(servicer, server)
         names.append(servicer.SERVICE_NAME)
     reflection.enable_server_reflection(
-        names + [health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     try:
         port = server.add_insecure_port(address)
     except RuntimeError:  # grpcio's "Failed to bind", most often a port in use

@@ -185,7 +185,7 @@ def lock_sequence(database, key):
 
 def utcnow():
     """Naive UTC time, as stored in every timestamp column."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
 def keyset_page(query, key, size, after=None, descending=False):
@@ -258,7 +258,7 @@ class Prepared:
         """Model instances of a SELECT of whole rows, each field converted as peewee would."""
         fields = self.model._meta.sorted_fields
         return [self.model(__no_default__=True, **{field.name: field.python_value(value)
-                                                    for field, value in zip(fields, row)})
+                                                    for field, value in zip(fields, row, strict=True)})
                 for row in self.cursor(*values)]
 
     def count(self, *values):
@@ -280,7 +280,8 @@ class PreparedInsert:
     def __init__(self, model):
         self._fields = [field for field in model._meta.sorted_fields if not field.primary_key]
         self._insert = Prepared(
-            lambda *values: model.insert(dict(zip(self._fields, values))).returning(model._meta.primary_key),
+            lambda *values: (model.insert(dict(zip(self._fields, values, strict=True)))
+                             .returning(model._meta.primary_key)),
             arity=len(self._fields))
 
     def __call__(self, **values):

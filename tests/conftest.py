@@ -8,10 +8,10 @@ from functools import partial
 
 import grpc
 import pytest
-from hypothesis import HealthCheck, settings
-from typer.testing import CliRunner
 from ecommerce.orders.v1 import orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+from hypothesis import HealthCheck, settings
+from typer.testing import CliRunner
 
 # The benchmark starts the system the same way: one copy of the process plumbing, in bench/processes.py.
 from bench.processes import run_sql, running_system, start_service

@@ -37,8 +37,10 @@ HOSTILE_STRINGS = {
                 '𝔘𝔫𝔦𝔠𝔬𝔡𝔢', '١٢٣', 'e\u0301' * 150],
     'sql': ["'; DROP TABLE products;--", "Robert'); DROP TABLE orders;--", "' OR '1'='1", '" OR ""="', "\\'"],
     'pattern': ['%', '_', '%_%', '\\', '\\%', '\\_', 'a\\', '*', '?', '[a-z]', '%s%n%x', '{}', '{0}'],
-    'path': ['../../etc/passwd', '..\\..\\windows\\win.ini', '..%2F..%2Fetc%2Fpasswd', '%00', '%2e%2e/', '/', '//', '..'],
-    'code': ['<script>alert(1)</script>', '$(id)', '${jndi:ldap://x/a}', '{"a": 1}', 'NaN', 'null', 'true', '-1', '1e309'],
+    'path': ['../../etc/passwd', '..\\..\\windows\\win.ini', '..%2F..%2Fetc%2Fpasswd', '%00', '%2e%2e/', '/', '//',
+             '..'],
+    'code': ['<script>alert(1)</script>', '$(id)', '${jndi:ldap://x/a}', '{"a": 1}', 'NaN', 'null', 'true', '-1',
+             '1e309'],
 }
 
 # Decimal strings a price field must read, or refuse without a crash.
@@ -65,7 +67,8 @@ def hostile_text(absent=False):
 
 
 def hostile_decimal():
-    return st.one_of(st.sampled_from(HOSTILE_DECIMALS + VALID_PRICES), st.text(alphabet='0123456789.-+eE ', max_size=15),
+    return st.one_of(st.sampled_from(HOSTILE_DECIMALS + VALID_PRICES),
+                     st.text(alphabet='0123456789.-+eE ', max_size=15),
                      st.decimals(allow_nan=True, allow_infinity=True).map(str))
 
 

@@ -203,7 +203,7 @@ async def watch_orders(feed, steps, status='', email='', after_event_id=0, start
                     last_sent = change.event.id
         while True:
             change = await watcher.next(last_sent)
-            if status and change.event.to_status != status or email and change.record.order.customer_email != email:
+            if (status and change.event.to_status != status) or (email and change.record.order.customer_email != email):
                 continue
             yield change
             last_sent = change.event.id

@@ -168,7 +168,7 @@ def test_orders_get_shows_the_order_and_its_items(ecommerce, shop):
 
 def test_advance_moves_the_order_one_step_and_cancel_gives_the_stock_back(ecommerce, products_stub, orders_stub,
                                                                           shop):
-    pen, ink, ada, _alan = shop
+    _pen, _ink, ada, _alan = shop
     assert detail_fields(succeeded(ecommerce('orders', 'advance', ada.id, 'processing')))['status'] == 'processing'
     assert orders_stub.GetOrder(orders_pb2.GetOrderRequest(id=ada.id)).status == Order.PROCESSING
     assert detail_fields(succeeded(ecommerce('orders', 'cancel', ada.id)))['status'] == 'cancelled'

@@ -5,7 +5,6 @@ import io
 import json
 import time
 
-import pytest
 from ecommerce.products.v1 import products_pb2
 
 from services.products import rules

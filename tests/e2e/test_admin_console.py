@@ -21,8 +21,16 @@ from bench.processes import start_envoy
 from scripts.debian import ensure_command
 from services.gateway import ADMIN_CONSOLE
 from tests.e2e.clients import ROOT, RestClient
-from tests.e2e.test_rest import (all_pages, create_product, get_product, get_order, order_body, place_order, stock,
-                                 unique_tag)
+from tests.e2e.test_rest import (
+    all_pages,
+    create_product,
+    get_order,
+    get_product,
+    order_body,
+    place_order,
+    stock,
+    unique_tag,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -206,7 +214,7 @@ def test_a_product_created_in_the_console_is_listed_and_its_price_edited(console
     dialog.get_by_role('button', name='Save').click()
     expect(dialog).to_be_hidden()
     products = console.locator('#products')
-    expect(products.get_by_role('status')).to_contain_text(f'Created product')
+    expect(products.get_by_role('status')).to_contain_text('Created product')
 
     search(products, **{'Name contains': tag})
     expect(rows(products)).to_have_count(1)

@@ -17,8 +17,14 @@ from hypothesis import strategies as st
 from services.settings import MAX_MESSAGE_BYTES
 from tests.conftest import health_status
 from tests.e2e.clients import RestClient
-from tests.hostile import OUTCOMES, hostile_decimal, hostile_text, int64s, spoiled
-from tests.hostile import hostile_figures  # noqa: F401 (an autouse fixture: this module's figures)
+from tests.hostile import (
+    OUTCOMES,
+    hostile_decimal,
+    hostile_figures,  # noqa: F401 (an autouse fixture: this module's figures)
+    hostile_text,
+    int64s,
+    spoiled,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -131,7 +137,8 @@ def test_hostile_product_bodies(api, stubs, store, data):
 def test_hostile_order_bodies(api, stubs, store, data):
     item = hostile_object({'product_id': store['products'][0]['id'], 'quantity': 1})
     items = st.lists(item, max_size=3).map(lambda objects: '[' + ', '.join(objects) + ']')
-    body = data.draw(spoiled({name: json.dumps(value) for name, value in order_body(store['products'][0]['id']).items()},
+    valid = order_body(store['products'][0]['id'])
+    body = data.draw(spoiled({name: json.dumps(value) for name, value in valid.items()},
                              {'customer_name': hostile_json(), 'customer_email': hostile_json(),
                               'shipping_address': hostile_json(), 'items': st.one_of(items, hostile_json()),
                               'request_id': hostile_json()}))
@@ -153,7 +160,8 @@ def test_malformed_json_is_refused(api, stubs, store, data):
     product_id, order_id = store['products'][1]['id'], store['order']['id']
     method, path = data.draw(st.sampled_from([
         ('POST', '/api/products'), ('PUT', f'/api/products/{product_id}'), ('PATCH', f'/api/products/{product_id}'),
-        ('POST', '/api/orders'), ('PATCH', f'/api/orders/{order_id}/status'), ('POST', f'/api/orders/{order_id}/cancel')]))
+        ('POST', '/api/orders'), ('PATCH', f'/api/orders/{order_id}/status'),
+        ('POST', f'/api/orders/{order_id}/cancel')]))
     reply = send(api, stubs, method, path, raw=raw)
     assert reply.status == 400, reply
 

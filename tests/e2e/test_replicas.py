@@ -62,7 +62,8 @@ def replicated(run_service, database_url, tmp_path):
                                         [replica.address for replica in orders])
     try:
         for cluster in ('products', 'orders'):
-            wait_until(lambda: healthy_hosts(admin, cluster) == 2, 15, f'both {cluster} replicas healthy')
+            wait_until(lambda cluster=cluster: healthy_hosts(admin, cluster) == 2, 15,
+                       f'both {cluster} replicas healthy')
         yield products, orders, gateway, admin
     finally:
         envoy.stop()
@@ -117,7 +118,8 @@ def test_losing_a_replica_of_each_service_under_load_loses_no_read_and_no_stock(
     def buyer(index):
         rng = random.Random(100 + index)
         while not stop.is_set():
-            body = {'request_id': str(uuid.uuid4()), 'customer_name': 'Buyer', 'customer_email': f'b{index}@example.com',
+            body = {'request_id': str(uuid.uuid4()), 'customer_name': 'Buyer',
+                    'customer_email': f'b{index}@example.com',
                     'shipping_address': 'x', 'items': [{'product_id': rng.choice(product_ids),
                                                         'quantity': rng.randint(1, 3)}]}
             for attempt in range(1, 30):  # a client that sends a request_id retries whatever happened
@@ -161,7 +163,8 @@ def test_losing_a_replica_of_each_service_under_load_loses_no_read_and_no_stock(
     assert unexpected == []
     assert len(placed) == len(set(placed)) and placed
     for cluster in ('products', 'orders'):
-        wait_until(lambda: healthy_hosts(admin, cluster) == 1, 10, f'the dead {cluster} replica out of rotation')
+        wait_until(lambda cluster=cluster: healthy_hosts(admin, cluster) == 1, 10,
+                   f'the dead {cluster} replica out of rotation')
     with grpc.insecure_channel(products[1].address) as to_products, \
             grpc.insecure_channel(orders[1].address) as to_orders:
         products_stub, orders_stub = (products_pb2_grpc.ProductServiceStub(to_products),

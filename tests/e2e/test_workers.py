@@ -1,4 +1,5 @@
 """--workers N: N processes serve one port, die with their parent, and are replaced when one dies."""
+import contextlib
 import os
 import signal
 import time
@@ -15,10 +16,8 @@ def children(pid):
     """Pids of the live child processes of `pid`."""
     found = set()
     for task in Path(f'/proc/{pid}/task').glob('*'):
-        try:
+        with contextlib.suppress(OSError):
             found.update(int(child) for child in (task / 'children').read_text().split())
-        except OSError:
-            pass
     return found
 
 

@@ -24,9 +24,18 @@ from services.settings import MAX_MESSAGE_BYTES
 from storage import orders as orders_storage
 from storage import products as products_storage
 from tests.conftest import health_status, new_product
-from tests.hostile import (OUTCOMES, assert_clear_refusal, enum_numbers, hostile_decimal, hostile_text, int32s,
-                           int64s, page_tokens, spoiled)
-from tests.hostile import hostile_figures  # noqa: F401 (an autouse fixture: this module's figures)
+from tests.hostile import (
+    OUTCOMES,
+    assert_clear_refusal,
+    enum_numbers,
+    hostile_decimal,
+    hostile_figures,  # noqa: F401 (an autouse fixture: this module's figures)
+    hostile_text,
+    int32s,
+    int64s,
+    page_tokens,
+    spoiled,
+)
 
 Product = products_pb2.Product
 Order = orders_pb2.Order
@@ -254,8 +263,8 @@ def stock_lines(catalogue):
 @given(data=st.data())
 def test_reserve_stock(products_stub, products_probe, catalogue, data):
     request = products_pb2.ReserveStockRequest(**data.draw(spoiled(
-        {'reservation_id': data.draw(st.uuids()).hex, 'lines': [products_pb2.StockLine(product_id=product_id, quantity=1)
-                                                                 for product_id in catalogue]},
+        {'reservation_id': data.draw(st.uuids()).hex,
+         'lines': [products_pb2.StockLine(product_id=product_id, quantity=1) for product_id in catalogue]},
         {'reservation_id': hostile_text(), 'lines': stock_lines(catalogue)})))
     before = stocks(products_stub, catalogue)
     reserved = products_probe.send(products_stub.ReserveStock, request)
@@ -402,7 +411,8 @@ def test_bytes_that_are_no_valid_message(raw_rpc, shop_probe, data):
     """Random bytes, and strings that are not UTF-8 (Envoy passes them on from a %-encoded path), to every RPC."""
     service, method = data.draw(st.sampled_from(RPCS))
     raw = data.draw(st.one_of(st.binary(max_size=60), st.sampled_from([
-        b'\x0a\x02\xc3\x28', b'\x0a\x01\xff', b'\x12\x03\xed\xa0\x80', b'\x0a\x80', b'\xff' * 10, b'\x08' + b'\xff' * 11])))
+        b'\x0a\x02\xc3\x28', b'\x0a\x01\xff', b'\x12\x03\xed\xa0\x80', b'\x0a\x80', b'\xff' * 10,
+        b'\x08' + b'\xff' * 11])))
     shop_probe.send(raw_rpc(service, method), raw)
 
 

@@ -18,8 +18,15 @@ from storage.orders import Order as OrderRow
 from tests.conftest import new_product
 from tests.rpc_errors import error_details
 from tests.servers import serving
-from tests.service.test_orders_service import (desk_calling, order_count, order_request, order_rows, orders_through,
-                                                rpc_error, stock)
+from tests.service.test_orders_service import (
+    desk_calling,
+    order_count,
+    order_request,
+    order_rows,
+    orders_through,
+    rpc_error,
+    stock,
+)
 
 
 def with_request_id(request_id, *items, **fields):

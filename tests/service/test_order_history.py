@@ -197,13 +197,15 @@ def test_a_watch_resumes_across_a_restart_of_orders(database_url, products_addre
     def orders_server():
         return serving(create_orders_server('127.0.0.1:0', database_url('orders'), products_address))
 
-    with orders_server() as (_server, port, _health, _background), grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
+    with orders_server() as (_server, port, _health, _background), \
+            grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
         stub = orders_pb2_grpc.OrderServiceStub(channel)
         order = place(stub, products_stub)
         last_seen = next(stub.WatchOrder(orders_pb2.WatchOrderRequest(id=order.id), timeout=10)).event.id
         advance(stub, order, PROCESSING)  # made while the watcher was away
     orders_storage.database.close_all()
-    with orders_server() as (_server, port, _health, _background), grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
+    with orders_server() as (_server, port, _health, _background), \
+            grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
         stub = orders_pb2_grpc.OrderServiceStub(channel)
         watch = Watch(stub.WatchOrder(orders_pb2.WatchOrderRequest(id=order.id, after_event_id=last_seen), timeout=30))
         assert moves([watch.next()]) == [(PENDING, PROCESSING, PROCESSING)]

@@ -23,7 +23,8 @@ from services.pagination import PageRequest
 from services.server import DatabaseSteps
 from storage import orders as orders_storage
 from storage.database import utcnow
-from storage.orders import Order as OrderRow, OrderItem
+from storage.orders import Order as OrderRow
+from storage.orders import OrderItem
 from tests.conftest import health_status, new_product
 from tests.rpc_errors import error_details
 from tests.servers import Blocking, serving
@@ -119,7 +120,7 @@ def test_largest_order_keeps_every_cent(orders_stub, products_stub):
         expected += Decimal(price) * quantity
     order = place(orders_stub, *items)
     assert len(expected.as_tuple().digits) == 15
-    for item, (_product_id, quantity) in zip(order.items, items):
+    for item, (_product_id, quantity) in zip(order.items, items, strict=True):
         assert Decimal(item.subtotal) == Decimal(item.price) * quantity
     assert order.total_amount == str(expected)
     assert get_order(orders_stub, order.id).total_amount == str(expected)

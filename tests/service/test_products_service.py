@@ -337,7 +337,7 @@ def test_reserve_and_release_are_idempotent(products_stub):
     ink = new_product(products_stub, name='Ink', price='4.25', stock=3)
     response = reserve(products_stub, 'order-1', (ink.id, 3), (pen.id, 2))
     assert response.reservation_id == 'order-1'
-    assert [(l.product_id, l.quantity, l.product_name, l.unit_price) for l in response.lines] == [
+    assert [(line.product_id, line.quantity, line.product_name, line.unit_price) for line in response.lines] == [
         (ink.id, 3, 'Ink', '4.25'), (pen.id, 2, 'Pen', '1.50')]
     assert reserve(products_stub, 'order-1', (ink.id, 3), (pen.id, 2)) == response
     assert (stock(products_stub, pen), stock(products_stub, ink)) == (8, 0)

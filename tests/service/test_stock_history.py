@@ -20,7 +20,8 @@ def movements(products_stub, product, **fields):
 
 def set_stock(products_stub, product, quantity, request_id='adjust-1'):
     return products_stub.UpdateProduct(products_pb2.UpdateProductRequest(
-        product=products_pb2.Product(id=product.id, stock_quantity=quantity), update_mask={'paths': ['stock_quantity']}),
+        product=products_pb2.Product(id=product.id, stock_quantity=quantity),
+        update_mask={'paths': ['stock_quantity']}),
         metadata=[('x-request-id', request_id)])
 
 

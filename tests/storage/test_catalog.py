@@ -68,8 +68,8 @@ def test_repeating_a_reservation_returns_the_same_lines_and_takes_stock_once(pro
     product = make(stock=10)
     first = catalog.reserve_stock('r1', [(product.id, 3)])
     again = catalog.reserve_stock('r1', [(product.id, 3)])
-    assert [(l.product_id, l.quantity, l.product_name, l.unit_price) for l in again] == \
-           [(l.product_id, l.quantity, l.product_name, l.unit_price) for l in first]
+    assert [(line.product_id, line.quantity, line.product_name, line.unit_price) for line in again] == \
+           [(line.product_id, line.quantity, line.product_name, line.unit_price) for line in first]
     assert stock_of(product) == 7
 
 

@@ -6,8 +6,17 @@ from types import SimpleNamespace
 import pytest
 
 from services.errors import FailedPrecondition, InvalidArgument
-from services.orders.rules import (MAX_ITEMS, MAX_QUANTITY, STATUSES, NewOrder, PricedItem, check_transition,
-                                   email_address, new_order, priced_items)
+from services.orders.rules import (
+    MAX_ITEMS,
+    MAX_QUANTITY,
+    STATUSES,
+    NewOrder,
+    PricedItem,
+    check_transition,
+    email_address,
+    new_order,
+    priced_items,
+)
 
 NAME, EMAIL, ADDRESS = 'Ada Lovelace', 'ada@example.com', '1 Analytical Way'
 
@@ -29,7 +38,8 @@ def _invalid(**changes):
 
 def test_a_request_id_is_optional_and_kept_in_lower_case():
     assert _order().request_id == ''
-    assert _order(request_id='0B3F2C64-5C1E-4D6B-9A51-7F6FB2B4C0DE').request_id == '0b3f2c64-5c1e-4d6b-9a51-7f6fb2b4c0de'
+    upper = _order(request_id='0B3F2C64-5C1E-4D6B-9A51-7F6FB2B4C0DE')
+    assert upper.request_id == '0b3f2c64-5c1e-4d6b-9a51-7f6fb2b4c0de'
 
 
 @pytest.mark.parametrize('bad', ['x', '0b3f2c645c1e4d6b9a517f6fb2b4c0de', '00000000-0000-0000-0000-000000000000',

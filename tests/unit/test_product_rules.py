@@ -4,9 +4,18 @@ from decimal import Decimal
 import pytest
 
 from services.errors import InvalidArgument, InvalidArguments
-from services.products.rules import (CATEGORIES, MAX_STOCK, SearchFilter, changes_for_update, import_size,
-                                     imported_products, new_product_fields, reservation_key, search_filter,
-                                     stock_lines)
+from services.products.rules import (
+    CATEGORIES,
+    MAX_STOCK,
+    SearchFilter,
+    changes_for_update,
+    import_size,
+    imported_products,
+    new_product_fields,
+    reservation_key,
+    search_filter,
+    stock_lines,
+)
 from services.settings import MAX_IMPORT_ROWS
 
 VALID = {'name': 'Laptop', 'price': '999.99', 'category': 'electronics'}
