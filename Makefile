@@ -8,6 +8,7 @@ PROTOS := $(shell find protos -name '*.proto')
 GENERATED := ecommerce/.generated
 DESCRIPTOR := build/api_descriptor.pb
 ENVOY_CONFIG := build/envoy.yaml
+BUF := build/tools/node_modules/.bin/buf
 # Where googleapis-common-protos keeps google/api and google/rpc .proto files.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.rpc.status_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[2])')
 
@@ -48,9 +49,23 @@ test: all
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m scripts.throwaway_postgres -- $(PY) -m pytest $(PYTEST_ARGS)
 
-# Static checks: ruff over the Python (rules and exceptions in pyproject.toml).
-lint: $(INSTALLED)
+# Static checks: ruff over the Python (rules and exceptions in pyproject.toml); buf lint over the protos and buf
+# breaking against the protos of the previous commit (HEAD~1, main's previous state in CI), both on descriptor
+# sets that protoc builds (buf.yaml says why).
+lint: $(INSTALLED) $(DESCRIPTOR) $(BUF)
 	$(VENV)/bin/ruff check .
+	$(BUF) lint $(DESCRIPTOR)#format=binpb --path ecommerce
+	@if ! git rev-parse -q --verify HEAD~1 >/dev/null; then echo 'buf breaking: no previous commit here (a shallow clone?)'; \
+	else set -e; rm -rf build/previous && mkdir -p build/previous; \
+		git archive HEAD~1 protos | tar -x -C build/previous; \
+		$(PY) -m grpc_tools.protoc -I build/previous/protos -I $(GOOGLEAPIS) --include_imports --include_source_info \
+			--descriptor_set_out=build/previous.pb $$(cd build/previous/protos && find . -name '*.proto' | sed 's|^./||'); \
+		$(BUF) breaking $(DESCRIPTOR)#format=binpb --against build/previous.pb#format=binpb --path ecommerce \
+			&& echo 'buf breaking: no change that breaks clients of HEAD~1'; fi
+
+# The Buf CLI from the npm registry, pinned.
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix build/tools @bufbuild/buf@1.75.0
 
 # The benchmark: seeds 1,000,000 products, runs every scenario for 10 s each, prints the table and the targets, and
 # writes bench/results/latest.json and latest.png. h2load is installed with apt-get when missing.
