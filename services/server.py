@@ -38,20 +38,25 @@ STATUS_CODES = (
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the record's `fields` merged in."""
+    """One JSON object per line, naming the service, with the record's `fields` merged in."""
+
+    def __init__(self, service=None):
+        super().__init__()
+        self._service = service
 
     def format(self, record):
         entry = {'time': self.formatTime(record, '%Y-%m-%dT%H:%M:%S'), 'level': record.levelname,
-                 'logger': record.name, 'pid': record.process, 'message': record.getMessage()}
+                 'service': self._service, 'logger': record.name, 'pid': record.process,
+                 'message': record.getMessage()}
         entry.update(getattr(record, 'fields', {}))
         if record.exc_info:
             entry['traceback'] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level='INFO'):
+def configure_logging(level='INFO', service=None):
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(service))
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 

@@ -24,7 +24,7 @@ def main():
                         help='age in seconds at which recovery undoes an unfinished placement '
                              '(default: six times --products-timeout, at least 30)')
     args = parser.parse_args()
-    server.configure_logging(args.log_level)
+    server.configure_logging(args.log_level, 'orders')
     stale_after = args.stale_after and datetime.timedelta(seconds=float(args.stale_after))
 
     async def start(address):

@@ -9,7 +9,7 @@ from storage import products as products_storage
 def main():
     args = settings.service_parser(__doc__, os.environ, 'PRODUCTS', settings.PRODUCTS_ADDRESS,
                                    settings.PRODUCTS_DATABASE_URL).parse_args()
-    server.configure_logging(args.log_level)
+    server.configure_logging(args.log_level, 'products')
     async def start(address):
         return *await create_server(address, args.database_url, args.database_threads), (), ()
 

@@ -1,0 +1,64 @@
+"""What the logs tell an operator: one JSON line per call in each service and in Envoy's access log, all three
+carrying the request's id, so that one id finds a request everywhere it went; and no customer's email in them."""
+import json
+import time
+import uuid
+
+import pytest
+
+from tests.e2e.clients import RestClient
+
+pytestmark = pytest.mark.e2e
+
+
+def json_lines(process):
+    """The JSON objects a process logged (Envoy's access log and the services' own lines alike)."""
+    found = []
+    for line in process.log().splitlines():
+        start = line.find('{')
+        if start >= 0:
+            try:
+                found.append(json.loads(line[start:]))
+            except ValueError:
+                continue
+    return found
+
+
+def lines_with(process, request_id, timeout=5):
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [entry for entry in json_lines(process) if entry.get('request_id') == request_id]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)  # Envoy writes its access log a moment after the answer
+
+
+def test_one_request_id_finds_an_order_in_envoys_log_and_both_services_logs(system):
+    api = RestClient(system.gateway)
+    email = f'log-{uuid.uuid4().hex[:8]}@example.com'
+    product = api.post('/api/products', {'name': 'Log Lamp', 'price': '5.00', 'stock_quantity': 3,
+                                         'category': 'home'}).body
+    request_id = f'trace-me-{uuid.uuid4().hex[:8]}'
+    reply = api.post('/api/orders', {'customer_name': 'Ada', 'customer_email': email, 'shipping_address': 'x',
+                                     'items': [{'product_id': product['id'], 'quantity': 1}]},
+                     headers={'x-request-id': request_id})
+    assert reply.status == 200, reply
+
+    [access] = lines_with(system.processes['envoy'], request_id)
+    assert (access['method'], access['path'], access['status']) == ('POST', '/api/orders', 200)
+    [orders_call] = lines_with(system.processes['orders'], request_id)
+    assert {key: orders_call[key] for key in ('service', 'message', 'method', 'code')} == {
+        'service': 'orders', 'message': 'rpc', 'method': '/ecommerce.orders.v1.OrderService/CreateOrder',
+        'code': 'OK'}
+    assert orders_call['duration_ms'] > 0 and orders_call['peer'].startswith('ipv4:127.0.0.1:')
+    [products_call] = lines_with(system.processes['products'], request_id)  # Orders passed the id on
+    assert (products_call['service'], products_call['method']) == (
+        'products', '/ecommerce.products.v1.ProductService/ReserveStock')
+    for name in ('envoy', 'orders', 'products'):
+        assert email not in system.processes[name].log(), f'{name} logged the customer\'s email'
+
+
+def test_every_service_line_names_its_service(system):
+    for name in ('products', 'orders'):
+        entries = [entry for entry in json_lines(system.processes[name]) if 'level' in entry]
+        assert entries and {entry['service'] for entry in entries} == {name}
