@@ -164,12 +164,13 @@ def wait_for_http(url, timeout=30, process=None):
     raise RuntimeError(f'{url} did not answer' + (f':\n{process.log()[-4000:]}' if process else ''))
 
 
-def start_envoy(folder, products, orders):
-    """The real Envoy in front of the services on free ports, once ready; returns (process, gateway, admin)."""
-    from services.gateway import render_config
+def start_envoy(folder, products, orders, tls=None):
+    """The real Envoy in front of the services on free ports, once ready; returns (process, gateway, admin).
+    `tls` (a services.gateway.GatewayTls) turns on TLS on its listener and towards the services."""
+    from services.gateway import GatewayTls, render_config
     gateway, admin = f'127.0.0.1:{free_port()}', f'127.0.0.1:{free_port()}'
     config = Path(folder) / f'envoy-{uuid.uuid4().hex[:6]}.yaml'
-    config.write_text(render_config(DESCRIPTOR, gateway, admin, products, orders))
+    config.write_text(render_config(DESCRIPTOR, gateway, admin, products, orders, tls or GatewayTls()))
     # The access log is written out every second (Envoy's default: every 10 s), as `make run` does too.
     envoy = Process('envoy', [str(BIN / 'envoy'), '-c', str(config), '--log-level', 'warn', '--disable-hot-restart',
                               '--file-flush-interval-msec', '1000'], config.with_suffix('.log'))
@@ -196,16 +197,17 @@ class System:
 
 
 @contextlib.contextmanager
-def running_system(folder, products_url, orders_url, products_args=(), orders_args=(), env=None):
+def running_system(folder, products_url, orders_url, products_args=(), orders_args=(), env=None, envoy_tls=None):
     """Products, Orders and Envoy started in that order and stopped in reverse, pass or fail.
 
-    products_args / orders_args go to the services' command lines (e.g. a --workers N of the future)."""
+    products_args / orders_args go to the services' command lines (e.g. a --workers N of the future); envoy_tls
+    (a services.gateway.GatewayTls) to Envoy's configuration."""
     processes = {}
     try:
         processes['products'], products = start_service('products', products_url, folder, products_args, env=env)
         processes['orders'], orders = start_service(
             'orders', orders_url, folder, ['--products-address', products, *orders_args], env=env)
-        processes['envoy'], gateway, admin = start_envoy(folder, products, orders)
+        processes['envoy'], gateway, admin = start_envoy(folder, products, orders, envoy_tls)
         yield System(products, orders, gateway, admin, processes)
     finally:
         for process in reversed(processes.values()):

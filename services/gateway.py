@@ -2,7 +2,9 @@
 import argparse
 import json
 import pathlib
+import re
 import string
+from dataclasses import dataclass
 
 from services.settings import (
     GATEWAY_ADDRESS,
@@ -15,6 +17,59 @@ from services.settings import (
 TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / 'envoy' / 'envoy.yaml'
 # The admin console's files, which Envoy serves itself: envoy.yaml names each as $admin_<name>, dots as underscores.
 ADMIN_CONSOLE = TEMPLATE.parent / 'admin'
+# A template line holding only one of these placeholders (and a comment) is left out when it is off, so that the
+# configuration without TLS is the same as before TLS existed.
+OPTIONAL_LINE = re.compile(r'^ *\$(listener_tls|upstream_tls)\b.*\n', re.MULTILINE)
+TLS_SOCKET = 'envoy.transport_sockets.tls'
+TLS_TYPES = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.'
+
+
+@dataclass(frozen=True)
+class GatewayTls:
+    """Certificate files (PEM) for Envoy: its listener's certificate and key (TLS for clients), and the CA that the
+    services' certificates must chain to, with Envoy's client certificate and key for services that require one
+    (mTLS). Each part is on when its files are given."""
+    listener_cert: str | None = None
+    listener_key: str | None = None
+    upstream_ca: str | None = None
+    upstream_cert: str | None = None
+    upstream_key: str | None = None
+
+    def listener_socket(self):
+        """The listener's `transport_socket` line, or '' for plaintext."""
+        if not (self.listener_cert or self.listener_key):
+            return ''
+        if not (self.listener_cert and self.listener_key):
+            raise ValueError('TLS on the listener needs both --tls-cert and --tls-key')
+        # ALPN lets gRPC clients (which require h2) and HTTP/1.1 clients share the listener, as in plaintext.
+        return transport_socket('DownstreamTlsContext', {
+            'alpn_protocols': ['h2', 'http/1.1'],
+            'tls_certificates': [certificate(self.listener_cert, self.listener_key)]})
+
+    def upstream_socket(self):
+        """The clusters' `transport_socket` line, or '' for plaintext. Envoy's active health checks go through it
+        too, so a service requiring client certificates sees Envoy's on its probes as well."""
+        if not (self.upstream_ca or self.upstream_cert or self.upstream_key):
+            return ''
+        if not self.upstream_ca:  # without it Envoy would accept any certificate at all
+            raise ValueError('TLS to the services needs --upstream-tls-ca to verify their certificates')
+        if bool(self.upstream_cert) != bool(self.upstream_key):
+            raise ValueError('a client certificate needs its key: give both --upstream-tls-cert and --upstream-tls-key')
+        context = {'alpn_protocols': ['h2'],
+                   'validation_context': {'trusted_ca': {'filename': absolute(self.upstream_ca)}}}
+        if self.upstream_cert:
+            context['tls_certificates'] = [certificate(self.upstream_cert, self.upstream_key)]
+        return transport_socket('UpstreamTlsContext', context)
+
+
+def certificate(cert, key):
+    return {'certificate_chain': {'filename': absolute(cert)}, 'private_key': {'filename': absolute(key)}}
+
+
+def transport_socket(context_type, common_tls_context):
+    """A `transport_socket: {...}` in YAML's JSON-like flow style."""
+    return 'transport_socket: ' + json.dumps({'name': TLS_SOCKET, 'typed_config': {
+        '@type': TLS_TYPES + context_type, 'common_tls_context': common_tls_context}})
 
 
 def split_address(address):
@@ -42,23 +97,30 @@ def endpoints(addresses):
                        for address in replicas(addresses)])
 
 
+def absolute(path):
+    return str(pathlib.Path(path).resolve())
+
+
 def quoted_path(path):
     """An absolute path as a JSON string, which YAML reads as a quoted string: a path with ': ' stays one value."""
-    return json.dumps(str(pathlib.Path(path).resolve()))
+    return json.dumps(absolute(path))
 
 
-def render_config(descriptor, listen, admin, products, orders):
+def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls()):
     """Envoy's YAML for these host:port addresses and this descriptor set (made absolute); `products` and
-    `orders` may each name several replicas, which Envoy balances across and health-checks."""
+    `orders` may each name several replicas, which Envoy balances across and health-checks. `tls` (GatewayTls)
+    turns on TLS on the listener and towards the services; ValueError for flags that do not go together."""
     # Strings go in as JSON strings, which YAML reads as quoted strings: '::1' stays one value.
     values = {'descriptor': quoted_path(descriptor),
               'max_request_bytes': MAX_MESSAGE_BYTES,
               'products_endpoints': endpoints(products), 'orders_endpoints': endpoints(orders),
+              'listener_tls': tls.listener_socket(), 'upstream_tls': tls.upstream_socket(),
               **{'admin_' + file.name.replace('.', '_'): quoted_path(file) for file in ADMIN_CONSOLE.iterdir()}}
     for name, address in (('listen', listen), ('admin', admin)):
         host, values[f'{name}_port'] = split_address(address)
         values[f'{name}_host'] = json.dumps(host)
-    return string.Template(TEMPLATE.read_text()).substitute(values)
+    template = OPTIONAL_LINE.sub(lambda line: line[0] if values[line[1]] else '', TEMPLATE.read_text())
+    return string.Template(template).substitute(values)
 
 
 def main(argv=None):
@@ -71,9 +133,17 @@ def main(argv=None):
                         help='Products service, or its replicas separated by commas (default %(default)s)')
     parser.add_argument('--orders', default=ORDERS_ADDRESS,
                         help='Orders service, or its replicas separated by commas (default %(default)s)')
+    parser.add_argument('--tls-cert', help="serve TLS to clients with this certificate (PEM, its chain after it)")
+    parser.add_argument('--tls-key', help="the listener certificate's private key (PEM)")
+    parser.add_argument('--upstream-tls-ca', help="call the services over TLS, verifying their certificates with "
+                                                  "this CA (PEM)")
+    parser.add_argument('--upstream-tls-cert', help="Envoy's client certificate (PEM) for services that require "
+                                                    "one (mutual TLS)")
+    parser.add_argument('--upstream-tls-key', help="that client certificate's private key (PEM)")
     args = parser.parse_args(argv)
+    tls = GatewayTls(args.tls_cert, args.tls_key, args.upstream_tls_ca, args.upstream_tls_cert, args.upstream_tls_key)
     try:
-        config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders)
+        config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders, tls)
     except ValueError as error:
         parser.error(str(error))
     args.out.parent.mkdir(parents=True, exist_ok=True)

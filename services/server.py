@@ -7,9 +7,11 @@ import inspect
 import json
 import logging
 import signal
+import ssl
 import sys
 import time
 from concurrent import futures
+from dataclasses import dataclass
 
 import grpc
 import peewee
@@ -260,9 +262,86 @@ def _refusal(method, error):
     return INTERNAL_STATUS
 
 
-async def create_server(address, steps, services):
+def read_file(path, what):
+    """The bytes of the file at `path`; OSError naming it and `what` it was for when it cannot be read."""
+    try:
+        with open(path, 'rb') as file:
+            return file.read()
+    except OSError as error:
+        raise OSError(f'cannot read {what} {path}: {error.strerror}') from None
+
+
+def check_pem(certificate=None, key=None, ca=None):
+    """ValueError naming the files when they are not PEM, or the key is not the certificate's: gRPC would only
+    fail to bind, without saying why. Python's ssl reads them as OpenSSL will."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if certificate:
+        try:
+            context.load_cert_chain(certificate, key)
+        except ssl.SSLError:
+            raise ValueError(f'{certificate} and {key} are not a PEM certificate and its private key') from None
+    if ca:
+        try:
+            context.load_verify_locations(ca)
+        except ssl.SSLError:
+            raise ValueError(f'{ca} holds no PEM certificate') from None
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """A server's certificate and key (PEM), and the CA that client certificates must chain to when they are
+    required (mTLS). Held as bytes: read before the workers fork, turned into gRPC credentials in each worker."""
+    certificate: bytes
+    key: bytes
+    client_ca: bytes | None = None
+
+    @classmethod
+    def from_files(cls, certificate, key, client_ca=None):
+        """ServerTls from file paths, or None (plaintext) when no certificate is given; ValueError when the
+        flags do not go together, OSError naming a file that cannot be read."""
+        if not (certificate or key or client_ca):
+            return None
+        if not (certificate and key):
+            raise ValueError('TLS needs both a certificate (--tls-cert) and its key (--tls-key)')
+        tls = cls(read_file(certificate, 'TLS certificate'), read_file(key, 'TLS key'),
+                  client_ca and read_file(client_ca, 'client CA'))
+        check_pem(certificate, key, client_ca)
+        return tls
+
+    def credentials(self):
+        return grpc.ssl_server_credentials([(self.key, self.certificate)], root_certificates=self.client_ca,
+                                           require_client_auth=self.client_ca is not None)
+
+
+@dataclass(frozen=True)
+class ChannelTls:
+    """What a client verifies a server's certificate with (a CA; None: the system's roots), and the client's own
+    certificate and key for a server that requires one (mTLS)."""
+    ca: bytes | None = None
+    certificate: bytes | None = None
+    key: bytes | None = None
+
+    @classmethod
+    def from_files(cls, ca=None, certificate=None, key=None, flag='--tls'):
+        """ChannelTls from file paths, or None (plaintext) when none is given; ValueError when a client certificate
+        comes without its key or the other way round (flags named after `flag`), OSError naming an unreadable file."""
+        if not (ca or certificate or key):
+            return None
+        if bool(certificate) != bool(key):
+            raise ValueError(f'a client certificate needs its key: give both {flag}-cert and {flag}-key')
+        tls = cls(ca and read_file(ca, 'CA'), certificate and read_file(certificate, 'client certificate'),
+                  key and read_file(key, 'client key'))
+        check_pem(certificate, key, ca)
+        return tls
+
+    def credentials(self):
+        return grpc.ssl_channel_credentials(self.ca, self.key, self.certificate)
+
+
+async def create_server(address, steps, services, tls=None):
     """Build a grpc.aio server with `services` (pairs of add_XServicer_to_server and servicer), health and
-    reflection; call it inside the event loop that will serve it.
+    reflection; call it inside the event loop that will serve it. It serves TLS with `tls` (a ServerTls),
+    plaintext without.
 
     Returns (server, bound port, health servicer). Binding port 0 picks a free port, as the tests do.
     """
@@ -278,7 +357,8 @@ async def create_server(address, steps, services):
     reflection.enable_server_reflection(
         [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     try:
-        port = server.add_insecure_port(address)
+        port = (server.add_secure_port(address, tls.credentials()) if tls
+                else server.add_insecure_port(address))
     except RuntimeError:  # grpcio's "Failed to bind", most often a port in use
         port = 0
     if port == 0:

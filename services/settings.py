@@ -43,5 +43,13 @@ def service_parser(description, environ, prefix, address, database_url):
                              f'best for a database nearby (env {prefix}_DATABASE_THREADS, default %(default)s)')
     parser.add_argument('--grace', type=float, default=float(environ.get(f'{prefix}_GRACE_SECONDS', 10)),
                         help='seconds calls in flight get to finish on SIGTERM (default %(default)s)')
+    parser.add_argument('--tls-cert', default=environ.get(f'{prefix}_TLS_CERT'),
+                        help=f'serve TLS with this certificate (PEM, its chain after it); plaintext without '
+                             f'(env {prefix}_TLS_CERT)')
+    parser.add_argument('--tls-key', default=environ.get(f'{prefix}_TLS_KEY'),
+                        help=f"the certificate's private key (PEM; env {prefix}_TLS_KEY)")
+    parser.add_argument('--tls-client-ca', default=environ.get(f'{prefix}_TLS_CLIENT_CA'),
+                        help=f'require a client certificate issued by this CA (PEM): mutual TLS '
+                             f'(env {prefix}_TLS_CLIENT_CA)')
     parser.add_argument('--log-level', default=environ.get('LOG_LEVEL', 'INFO'))
     return parser

@@ -23,14 +23,26 @@ def main():
     parser.add_argument('--stale-after', type=float, default=os.environ.get('ORDERS_STALE_AFTER'),
                         help='age in seconds at which recovery undoes an unfinished placement '
                              '(default: six times --products-timeout, at least 30)')
+    parser.add_argument('--products-tls-ca', default=os.environ.get('ORDERS_PRODUCTS_TLS_CA'),
+                        help="call Products over TLS, verifying its certificate with this CA (PEM) "
+                             "(env ORDERS_PRODUCTS_TLS_CA; with a client certificate only: the system's CAs)")
+    parser.add_argument('--products-tls-cert', default=os.environ.get('ORDERS_PRODUCTS_TLS_CERT'),
+                        help="the client certificate (PEM) shown to a Products that requires one (mutual TLS; "
+                             "env ORDERS_PRODUCTS_TLS_CERT)")
+    parser.add_argument('--products-tls-key', default=os.environ.get('ORDERS_PRODUCTS_TLS_KEY'),
+                        help="that client certificate's private key (PEM; env ORDERS_PRODUCTS_TLS_KEY)")
     args = parser.parse_args()
     server.configure_logging(args.log_level, 'orders')
+    with server.exit_on_start_failure('orders'):
+        tls = server.ServerTls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
+        products_tls = server.ChannelTls.from_files(args.products_tls_ca, args.products_tls_cert,
+                                                    args.products_tls_key, flag='--products-tls')
     stale_after = args.stale_after and datetime.timedelta(seconds=float(args.stale_after))
 
     async def start(address):
         grpc_server, port, health, background = await create_server(
             address, args.database_url, args.products_address, args.products_timeout, args.database_threads,
-            args.recovery_interval, stale_after)
+            args.recovery_interval, stale_after, tls, products_tls)
         background.start()
         return grpc_server, port, health, [background.shutdown], [background.stop]
 

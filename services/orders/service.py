@@ -71,8 +71,9 @@ class Background:
 
 
 async def create_server(address, database_url, products_address, products_timeout=5.0, threads=DATABASE_THREADS,
-                        recovery_interval=10.0, stale_after=None):
-    """Orders server on `address` (port 0 picks one); returns (server, port, health, Background).
+                        recovery_interval=10.0, stale_after=None, tls=None, products_tls=None):
+    """Orders server on `address` (port 0 picks one), serving TLS with `tls` (a server.ServerTls) and calling
+    Products over TLS with `products_tls` (a server.ChannelTls); returns (server, port, health, Background).
 
     A placement older than `stale_after` is surely not in flight any more, so recovery undoes it; it
     must exceed `products_timeout` by far (default: six times it, at least 30 s).
@@ -82,11 +83,12 @@ async def create_server(address, database_url, products_address, products_timeou
     # Round-robin spreads calls over every address the target resolves to (replicas of Products). While Products
     # is down, gRPC's reconnection backoff grows to 2 minutes by default, so after a long outage Orders would go
     # on refusing orders that long after Products is back; retrying the connection every second bounds that.
-    channel = grpc.aio.insecure_channel(products_address, options=[('grpc.lb_policy_name', 'round_robin'),
-                                                                   ('grpc.max_reconnect_backoff_ms', 1000)])
+    options = [('grpc.lb_policy_name', 'round_robin'), ('grpc.max_reconnect_backoff_ms', 1000)]
+    channel = (grpc.aio.secure_channel(products_address, products_tls.credentials(), options) if products_tls
+               else grpc.aio.insecure_channel(products_address, options))
     # A retry waits for an earlier try being undone at most as long as that try's release call can take.
     desk = OrderDesk(StockClient(channel, products_timeout), steps, settle_wait=products_timeout + 1)
     changes = OrderFeed(steps, desk.records)
     grpc_server, port, health = await server.create_server(address, steps, [
-        (orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk, changes, steps))])
+        (orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk, changes, steps))], tls)
     return grpc_server, port, health, Background(RecoveryLoop(desk, recovery_interval, stale_after), changes)

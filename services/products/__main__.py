@@ -10,8 +10,11 @@ def main():
     args = settings.service_parser(__doc__, os.environ, 'PRODUCTS', settings.PRODUCTS_ADDRESS,
                                    settings.PRODUCTS_DATABASE_URL).parse_args()
     server.configure_logging(args.log_level, 'products')
+    with server.exit_on_start_failure('products'):
+        tls = server.ServerTls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
+
     async def start(address):
-        return *await create_server(address, args.database_url, args.database_threads), (), ()
+        return *await create_server(address, args.database_url, args.database_threads, tls), (), ()
 
     workers.run_service('products', products_storage, args, start)
 

@@ -26,17 +26,20 @@ class Reply:
 
 
 class RestClient:
-    """JSON over HTTP/1.1 to Envoy; the path goes out exactly as given (a raw '@' or '+' stays raw)."""
+    """JSON over HTTP/1.1 to Envoy; the path goes out exactly as given (a raw '@' or '+' stays raw). With
+    `ssl_context` (an ssl.SSLContext) over TLS: HTTPS."""
 
-    def __init__(self, address, timeout=15):
+    def __init__(self, address, timeout=15, ssl_context=None):
         self.address = address
         self.timeout = timeout
+        self.ssl_context = ssl_context
 
     def call(self, method, path, body=None, *, raw=None, headers=None):
         """Send `body` as JSON (or `raw` bytes as they are) and return the Reply, whatever its status."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         sent_headers = {'content-type': 'application/json', **(headers or {})}
-        connection = http.client.HTTPConnection(self.address, timeout=self.timeout)
+        connection = (http.client.HTTPSConnection(self.address, timeout=self.timeout, context=self.ssl_context)
+                      if self.ssl_context else http.client.HTTPConnection(self.address, timeout=self.timeout))
         try:
             connection.request(method, path, body=data, headers=sent_headers)
             response = connection.getresponse()

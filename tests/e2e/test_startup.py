@@ -37,3 +37,25 @@ def test_a_bad_database_url_is_reported_without_its_password(url, expected):
     assert expected in result.stderr
     assert 's3cret' not in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+
+@pytest.mark.parametrize('service, flags, expected', [
+    ('products', ['--tls-key', 'present', '--tls-cert', 'missing'], 'cannot read TLS certificate {missing}'),
+    ('orders', ['--tls-cert', 'present', '--tls-key', 'present', '--tls-client-ca', 'missing'],
+     'cannot read client CA {missing}'),
+    ('orders', ['--products-tls-ca', 'missing'], 'cannot read CA {missing}'),
+    ('products', ['--tls-cert', 'present', '--tls-key', 'present'],
+     '{present} and {present} are not a PEM certificate and its private key'),
+    ('orders', ['--products-tls-ca', 'present'], '{present} holds no PEM certificate'),
+])
+def test_a_missing_or_unusable_certificate_file_is_reported_in_one_line(tmp_path, service, flags, expected):
+    """Flags name 'present' (a file that is not PEM) and 'missing' (no file); the one log line names it."""
+    files = {'present': tmp_path / 'present.pem', 'missing': tmp_path / 'missing.pem'}
+    files['present'].write_text('')
+    result = start(f'services.{service}', '--address', '127.0.0.1:0', '--database-url',
+                   f'sqlite:///{tmp_path}/{service}.db', *(str(files.get(flag, flag)) for flag in flags))
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if 'cannot start' in line]
+    assert len(errors) == 1 and expected.format(**files) in errors[0], result.stderr
+    assert 'Traceback' not in result.stderr
