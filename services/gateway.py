@@ -47,14 +47,16 @@ def quoted_path(path):
     return json.dumps(str(pathlib.Path(path).resolve()))
 
 
-def render_config(descriptor, listen, admin, products, orders):
+def render_config(descriptor, listen, admin, products, orders, admin_files=ADMIN_CONSOLE):
     """Envoy's YAML for these host:port addresses and this descriptor set (made absolute); `products` and
-    `orders` may each name several replicas, which Envoy balances across and health-checks."""
+    `orders` may each name several replicas, which Envoy balances across and health-checks. `admin_files` is where
+    Envoy finds the admin console's files: this checkout's, or their path in a container image."""
     # Strings go in as JSON strings, which YAML reads as quoted strings: '::1' stays one value.
     values = {'descriptor': quoted_path(descriptor),
               'max_request_bytes': MAX_MESSAGE_BYTES,
               'products_endpoints': endpoints(products), 'orders_endpoints': endpoints(orders),
-              **{'admin_' + file.name.replace('.', '_'): quoted_path(file) for file in ADMIN_CONSOLE.iterdir()}}
+              **{'admin_' + file.name.replace('.', '_'): quoted_path(pathlib.Path(admin_files) / file.name)
+                 for file in ADMIN_CONSOLE.iterdir()}}
     for name, address in (('listen', listen), ('admin', admin)):
         host, values[f'{name}_port'] = split_address(address)
         values[f'{name}_host'] = json.dumps(host)
@@ -71,9 +73,12 @@ def main(argv=None):
                         help='Products service, or its replicas separated by commas (default %(default)s)')
     parser.add_argument('--orders', default=ORDERS_ADDRESS,
                         help='Orders service, or its replicas separated by commas (default %(default)s)')
+    parser.add_argument('--admin-files', default=ADMIN_CONSOLE, type=pathlib.Path,
+                        help="where Envoy reads the admin console's files, e.g. their path in a container image "
+                             '(default %(default)s)')
     args = parser.parse_args(argv)
     try:
-        config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders)
+        config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders, args.admin_files)
     except ValueError as error:
         parser.error(str(error))
     args.out.parent.mkdir(parents=True, exist_ok=True)
