@@ -4,15 +4,17 @@ cluster."""
 import importlib.metadata
 import pathlib
 import re
+import subprocess
 import urllib.parse
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from bench.processes import BIN, DESCRIPTOR
 from scripts import kubernetes_envoy_config
 from services import settings
-from services.gateway import split_address
+from services.gateway import render_config, split_address
 from services.orders import __main__ as orders_main
 from services.orders.servicer import OrderServicer
 from services.products import __main__ as products_main
@@ -215,3 +217,13 @@ def test_envoy_reaches_every_pod_of_each_service_and_is_reached_on_its_listener(
     assert container_port(envoy, 'http') == listener_port
     (port,) = resource('Service', 'gateway')['spec']['ports']
     assert container_port(envoy, port['targetPort']) == listener_port
+
+
+def test_envoy_accepts_the_configuration(tmp_path):
+    """As in the ConfigMap, with this checkout's descriptor set and console files where the image has its own."""
+    config = tmp_path / 'envoy.yaml'
+    config.write_text(render_config(DESCRIPTOR, kubernetes_envoy_config.LISTEN, kubernetes_envoy_config.ADMIN,
+                                    kubernetes_envoy_config.PRODUCTS, kubernetes_envoy_config.ORDERS))
+    checked = subprocess.run([BIN / 'envoy', '--mode', 'validate', '-c', config], capture_output=True, text=True,
+                             timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
