@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+# The extras installed into .venv; the Dockerfile's image needs only postgres.
+EXTRAS ?= test,bench,lint
 
 PROTOS := $(shell find protos -name '*.proto')
 GENERATED := ecommerce/.generated
@@ -23,7 +25,7 @@ $(INSTALLED): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# compat mode puts the repository root on sys.path, where the generated ecommerce/ package lives.
 	# The bench extra too: `make test` runs the benchmark's smoke test; the lint extra for `make lint`.
-	$(PY) -m pip install --quiet -e '.[test,bench,lint]' --config-settings editable_mode=compat
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]' --config-settings editable_mode=compat
 	touch $@
 
 $(GENERATED): $(PROTOS) $(INSTALLED)

@@ -106,16 +106,19 @@ def quoted_path(path):
     return json.dumps(absolute(path))
 
 
-def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls()):
+def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(), admin_files=ADMIN_CONSOLE):
     """Envoy's YAML for these host:port addresses and this descriptor set (made absolute); `products` and
     `orders` may each name several replicas, which Envoy balances across and health-checks. `tls` (GatewayTls)
-    turns on TLS on the listener and towards the services; ValueError for flags that do not go together."""
+    turns on TLS on the listener and towards the services; ValueError for flags that do not go together.
+    `admin_files` is where Envoy finds the admin console's files: this checkout's, or their path in a container
+    image."""
     # Strings go in as JSON strings, which YAML reads as quoted strings: '::1' stays one value.
     values = {'descriptor': quoted_path(descriptor),
               'max_request_bytes': MAX_MESSAGE_BYTES,
               'products_endpoints': endpoints(products), 'orders_endpoints': endpoints(orders),
               'listener_tls': tls.listener_socket(), 'upstream_tls': tls.upstream_socket(),
-              **{'admin_' + file.name.replace('.', '_'): quoted_path(file) for file in ADMIN_CONSOLE.iterdir()}}
+              **{'admin_' + file.name.replace('.', '_'): quoted_path(pathlib.Path(admin_files) / file.name)
+                 for file in ADMIN_CONSOLE.iterdir()}}
     for name, address in (('listen', listen), ('admin', admin)):
         host, values[f'{name}_port'] = split_address(address)
         values[f'{name}_host'] = json.dumps(host)
@@ -140,10 +143,14 @@ def main(argv=None):
     parser.add_argument('--upstream-tls-cert', help="Envoy's client certificate (PEM) for services that require "
                                                     "one (mutual TLS)")
     parser.add_argument('--upstream-tls-key', help="that client certificate's private key (PEM)")
+    parser.add_argument('--admin-files', default=ADMIN_CONSOLE, type=pathlib.Path,
+                        help="where Envoy reads the admin console's files, e.g. their path in a container image "
+                             '(default %(default)s)')
     args = parser.parse_args(argv)
     tls = GatewayTls(args.tls_cert, args.tls_key, args.upstream_tls_ca, args.upstream_tls_cert, args.upstream_tls_key)
     try:
-        config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders, tls)
+        config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders, tls,
+                               args.admin_files)
     except ValueError as error:
         parser.error(str(error))
     args.out.parent.mkdir(parents=True, exist_ok=True)

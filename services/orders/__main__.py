@@ -7,31 +7,36 @@ from services.orders.service import create_server
 from storage import orders as orders_storage
 
 
-def main():
-    parser = settings.service_parser(__doc__, os.environ, 'ORDERS', settings.ORDERS_ADDRESS,
+def parser(environ):
+    """The service's flags, each defaulting to its variable in `environ` (the Kubernetes manifests' test reads it)."""
+    parser = settings.service_parser(__doc__, environ, 'ORDERS', settings.ORDERS_ADDRESS,
                                      settings.ORDERS_DATABASE_URL)
-    parser.add_argument('--products-address', default=os.environ.get('PRODUCTS_ADDRESS', settings.PRODUCTS_ADDRESS),
+    parser.add_argument('--products-address', default=environ.get('PRODUCTS_ADDRESS', settings.PRODUCTS_ADDRESS),
                         help='the Products service: host:port, or any gRPC target naming several replicas, '
                              'e.g. ipv4:10.0.0.1:50051,10.0.0.2:50051 or dns:///products:50051; calls are spread '
                              'round-robin (env PRODUCTS_ADDRESS, default %(default)s)')
     parser.add_argument('--products-timeout', type=float,
-                        default=float(os.environ.get('ORDERS_PRODUCTS_TIMEOUT', 5.0)),
+                        default=float(environ.get('ORDERS_PRODUCTS_TIMEOUT', 5.0)),
                         help='deadline in seconds of every call to Products (default %(default)s)')
     parser.add_argument('--recovery-interval', type=float,
-                        default=float(os.environ.get('ORDERS_RECOVERY_INTERVAL', 10.0)),
+                        default=float(environ.get('ORDERS_RECOVERY_INTERVAL', 10.0)),
                         help='seconds between recovery passes (default %(default)s)')
-    parser.add_argument('--stale-after', type=float, default=os.environ.get('ORDERS_STALE_AFTER'),
+    parser.add_argument('--stale-after', type=float, default=environ.get('ORDERS_STALE_AFTER'),
                         help='age in seconds at which recovery undoes an unfinished placement '
                              '(default: six times --products-timeout, at least 30)')
-    parser.add_argument('--products-tls-ca', default=os.environ.get('ORDERS_PRODUCTS_TLS_CA'),
+    parser.add_argument('--products-tls-ca', default=environ.get('ORDERS_PRODUCTS_TLS_CA'),
                         help="call Products over TLS, verifying its certificate with this CA (PEM) "
                              "(env ORDERS_PRODUCTS_TLS_CA; with a client certificate only: the system's CAs)")
-    parser.add_argument('--products-tls-cert', default=os.environ.get('ORDERS_PRODUCTS_TLS_CERT'),
+    parser.add_argument('--products-tls-cert', default=environ.get('ORDERS_PRODUCTS_TLS_CERT'),
                         help="the client certificate (PEM) shown to a Products that requires one (mutual TLS; "
                              "env ORDERS_PRODUCTS_TLS_CERT)")
-    parser.add_argument('--products-tls-key', default=os.environ.get('ORDERS_PRODUCTS_TLS_KEY'),
+    parser.add_argument('--products-tls-key', default=environ.get('ORDERS_PRODUCTS_TLS_KEY'),
                         help="that client certificate's private key (PEM; env ORDERS_PRODUCTS_TLS_KEY)")
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = parser(os.environ).parse_args()
     server.configure_logging(args.log_level, 'orders')
     with server.exit_on_start_failure('orders'):
         tls = server.ServerTls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)

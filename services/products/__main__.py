@@ -6,9 +6,14 @@ from services.products.service import create_server
 from storage import products as products_storage
 
 
+def parser(environ):
+    """The service's flags, each defaulting to its variable in `environ` (the Kubernetes manifests' test reads it)."""
+    return settings.service_parser(__doc__, environ, 'PRODUCTS', settings.PRODUCTS_ADDRESS,
+                                   settings.PRODUCTS_DATABASE_URL)
+
+
 def main():
-    args = settings.service_parser(__doc__, os.environ, 'PRODUCTS', settings.PRODUCTS_ADDRESS,
-                                   settings.PRODUCTS_DATABASE_URL).parse_args()
+    args = parser(os.environ).parse_args()
     server.configure_logging(args.log_level, 'products')
     with server.exit_on_start_failure('products'):
         tls = server.ServerTls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
