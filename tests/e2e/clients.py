@@ -26,17 +26,19 @@ class Reply:
 
 
 class RestClient:
-    """JSON over HTTP/1.1 to Envoy; the path goes out exactly as given (a raw '@' or '+' stays raw)."""
+    """JSON over HTTP/1.1 to Envoy; the path goes out exactly as given (a raw '@' or '+' stays raw). With `source`,
+    connections come from that local address (any of 127.0.0.0/8 reaches 127.0.0.1): another client to Envoy."""
 
-    def __init__(self, address, timeout=15):
+    def __init__(self, address, timeout=15, source=None):
         self.address = address
         self.timeout = timeout
+        self.source = (source, 0) if source else None
 
     def call(self, method, path, body=None, *, raw=None, headers=None):
         """Send `body` as JSON (or `raw` bytes as they are) and return the Reply, whatever its status."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         sent_headers = {'content-type': 'application/json', **(headers or {})}
-        connection = http.client.HTTPConnection(self.address, timeout=self.timeout)
+        connection = http.client.HTTPConnection(self.address, timeout=self.timeout, source_address=self.source)
         try:
             connection.request(method, path, body=data, headers=sent_headers)
             response = connection.getresponse()
