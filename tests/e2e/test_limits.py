@@ -69,6 +69,7 @@ def test_a_burst_of_writes_is_refused_past_the_limit_and_refused_writes_create_n
     for reply in replies.values():
         if reply.status == 429:
             assert reply.body == REFUSED
+            assert reply.headers['retry-after'] == '1'
             assert 'server' not in reply.headers
     found = api.get(f'/api/products/search?q={tag}&page_size=100')
     assert found.status == 200, found
@@ -123,6 +124,7 @@ def test_native_grpc_orders_over_the_limit_get_resource_exhausted_and_take_no_st
                 codes.append(error.code())
                 if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                     assert error.details() == REFUSED['message']
+                    assert ('retry-after', '1') in error.trailing_metadata()
         placed = orders.GetOrdersByCustomer(orders_pb2.GetOrdersByCustomerRequest(email=email, page_size=100),
                                             timeout=15)
         stock = products_pb2_grpc.ProductServiceStub(channel).GetProduct(
@@ -158,6 +160,7 @@ def test_no_reply_names_envoy_in_a_server_header(limited_system):
     for path in ['/api/products?page_size=1', '/api/products/999999', '/api/no-such-thing', '/admin/']:
         reply = api.get(path)
         assert 'server' not in reply.headers, (path, reply.headers)
+        assert not [name for name in reply.headers if name.startswith('x-envoy')], (path, reply.headers)
     with grpc.insecure_channel(limited_system.gateway) as channel:
         _reply, call = products_pb2_grpc.ProductServiceStub(channel).ListProducts.with_call(
             products_pb2.ListProductsRequest(page_size=1), timeout=15)
