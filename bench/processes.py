@@ -164,13 +164,21 @@ def wait_for_http(url, timeout=30, process=None):
     raise RuntimeError(f'{url} did not answer' + (f':\n{process.log()[-4000:]}' if process else ''))
 
 
-def start_envoy(folder, products, orders, tls=None):
+# The tests and the benchmark send more writes from one address (127.0.0.1) than Envoy lets one client send; the
+# limit itself is tested on its own (tests/e2e/test_limits.py).
+UNLIMITED_WRITES = {'writes_per_second': 1_000_000, 'write_burst': 1_000_000}
+
+
+def start_envoy(folder, products, orders, tls=None, **gateway_settings):
     """The real Envoy in front of the services on free ports, once ready; returns (process, gateway, admin).
-    `tls` (a services.gateway.GatewayTls) turns on TLS on its listener and towards the services."""
+    `tls` (a services.gateway.GatewayTls) turns on TLS on its listener and towards the services;
+    `gateway_settings` go to render_config (writes_per_second=..., write_burst=...): by default, no write limit
+    that a test could reach."""
     from services.gateway import GatewayTls, render_config
     gateway, admin = f'127.0.0.1:{free_port()}', f'127.0.0.1:{free_port()}'
     config = Path(folder) / f'envoy-{uuid.uuid4().hex[:6]}.yaml'
-    config.write_text(render_config(DESCRIPTOR, gateway, admin, products, orders, tls or GatewayTls()))
+    config.write_text(render_config(DESCRIPTOR, gateway, admin, products, orders, tls or GatewayTls(),
+                                    **{**UNLIMITED_WRITES, **gateway_settings}))
     # The access log is written out every second (Envoy's default: every 10 s), as `make run` does too.
     envoy = Process('envoy', [str(BIN / 'envoy'), '-c', str(config), '--log-level', 'warn', '--disable-hot-restart',
                               '--file-flush-interval-msec', '1000'], config.with_suffix('.log'))
@@ -197,17 +205,19 @@ class System:
 
 
 @contextlib.contextmanager
-def running_system(folder, products_url, orders_url, products_args=(), orders_args=(), env=None, envoy_tls=None):
+def running_system(folder, products_url, orders_url, products_args=(), orders_args=(), env=None, envoy_tls=None,
+                   gateway_settings=None):
     """Products, Orders and Envoy started in that order and stopped in reverse, pass or fail.
 
     products_args / orders_args go to the services' command lines (e.g. a --workers N of the future); envoy_tls
-    (a services.gateway.GatewayTls) to Envoy's configuration."""
+    (a services.gateway.GatewayTls) and gateway_settings to Envoy's configuration (start_envoy)."""
     processes = {}
     try:
         processes['products'], products = start_service('products', products_url, folder, products_args, env=env)
         processes['orders'], orders = start_service(
             'orders', orders_url, folder, ['--products-address', products, *orders_args], env=env)
-        processes['envoy'], gateway, admin = start_envoy(folder, products, orders, envoy_tls)
+        processes['envoy'], gateway, admin = start_envoy(folder, products, orders, envoy_tls,
+                                                         **(gateway_settings or {}))
         yield System(products, orders, gateway, admin, processes)
     finally:
         for process in reversed(processes.values()):

@@ -1,5 +1,6 @@
 """Renders Envoy's configuration from the template envoy/envoy.yaml and the addresses of the gateway and services."""
 import argparse
+import ipaddress
 import json
 import pathlib
 import re
@@ -9,9 +10,13 @@ from dataclasses import dataclass
 from services.settings import (
     GATEWAY_ADDRESS,
     GATEWAY_ADMIN_ADDRESS,
+    IMPORT_TIMEOUT_SECONDS,
     MAX_MESSAGE_BYTES,
     ORDERS_ADDRESS,
     PRODUCTS_ADDRESS,
+    REQUEST_TIMEOUT_SECONDS,
+    WRITE_BURST,
+    WRITES_PER_SECOND,
 )
 
 TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / 'envoy' / 'envoy.yaml'
@@ -106,15 +111,42 @@ def quoted_path(path):
     return json.dumps(absolute(path))
 
 
-def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(), admin_files=ADMIN_CONSOLE):
+def is_loopback(host):
+    """Whether `host` (a name or an address) names this machine only."""
+    if host == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # another host name
+        return False
+
+
+def positive(name, value):
+    if value < 1:
+        raise ValueError(f'{name} must be at least 1, not {value}')
+    return value
+
+
+def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(), admin_files=ADMIN_CONSOLE, *,
+                  writes_per_second=WRITES_PER_SECOND, write_burst=WRITE_BURST, public_admin=False):
     """Envoy's YAML for these host:port addresses and this descriptor set (made absolute); `products` and
     `orders` may each name several replicas, which Envoy balances across and health-checks. `tls` (GatewayTls)
     turns on TLS on the listener and towards the services; ValueError for flags that do not go together.
     `admin_files` is where Envoy finds the admin console's files: this checkout's, or their path in a container
-    image."""
+    image.
+
+    The admin interface can stop Envoy and change its settings, and asks for no password: ValueError for an
+    `admin` address other machines can reach, unless `public_admin`."""
+    admin_host, _ = split_address(admin)
+    if not public_admin and not is_loopback(admin_host):
+        raise ValueError(f'the admin interface must listen on a loopback address (127.0.0.1, ::1, localhost), '
+                         f'not {admin_host!r}: anyone who reaches it can stop Envoy (--public-admin to allow it)')
     # Strings go in as JSON strings, which YAML reads as quoted strings: '::1' stays one value.
     values = {'descriptor': quoted_path(descriptor),
               'max_request_bytes': MAX_MESSAGE_BYTES,
+              'writes_per_second': positive('writes per second', writes_per_second),
+              'write_burst': positive('write burst', write_burst),
+              'request_timeout_seconds': REQUEST_TIMEOUT_SECONDS, 'import_timeout_seconds': IMPORT_TIMEOUT_SECONDS,
               'products_endpoints': endpoints(products), 'orders_endpoints': endpoints(orders),
               'listener_tls': tls.listener_socket(), 'upstream_tls': tls.upstream_socket(),
               **{'admin_' + file.name.replace('.', '_'): quoted_path(pathlib.Path(admin_files) / file.name)
@@ -131,7 +163,14 @@ def main(argv=None):
     parser.add_argument('--descriptor', required=True, help='descriptor set built with --include_imports')
     parser.add_argument('--out', required=True, type=pathlib.Path, help='where to write the configuration')
     parser.add_argument('--listen', default=GATEWAY_ADDRESS, help='REST and gRPC listener (default %(default)s)')
-    parser.add_argument('--admin', default=GATEWAY_ADMIN_ADDRESS, help='admin interface (default %(default)s)')
+    parser.add_argument('--admin', default=GATEWAY_ADMIN_ADDRESS,
+                        help='admin interface, on a loopback address (default %(default)s)')
+    parser.add_argument('--public-admin', action='store_true',
+                        help='allow an --admin address that other machines can reach (it has no password)')
+    parser.add_argument('--writes-per-second', type=int, default=WRITES_PER_SECOND,
+                        help='writes each client address may send per second, on average (default %(default)s)')
+    parser.add_argument('--write-burst', type=int, default=WRITE_BURST,
+                        help='writes each client address may send at once (default %(default)s)')
     parser.add_argument('--products', default=PRODUCTS_ADDRESS,
                         help='Products service, or its replicas separated by commas (default %(default)s)')
     parser.add_argument('--orders', default=ORDERS_ADDRESS,
@@ -150,7 +189,8 @@ def main(argv=None):
     tls = GatewayTls(args.tls_cert, args.tls_key, args.upstream_tls_ca, args.upstream_tls_cert, args.upstream_tls_key)
     try:
         config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders, tls,
-                               args.admin_files)
+                               args.admin_files, writes_per_second=args.writes_per_second,
+                               write_burst=args.write_burst, public_admin=args.public_admin)
     except ValueError as error:
         parser.error(str(error))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,9 +5,8 @@ import hmac
 from dataclasses import dataclass
 
 from services.errors import InvalidArgument
+from services.settings import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
 # Signing keeps clients from forging cursors; it is not a secret that protects data.
 _TOKEN_KEY = b'ecommerce.page_token.v1'
 

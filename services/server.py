@@ -23,7 +23,16 @@ from grpc_status import rpc_status
 from playhouse.pool import MaxConnectionsExceeded
 
 from services import errors, request_context
-from services.settings import DATABASE_THREADS, MAX_ERROR_DETAILS_BYTES, MAX_MESSAGE_BYTES
+from services.settings import (
+    DATABASE_THREADS,
+    KEEPALIVE_TIME_MS,
+    KEEPALIVE_TIMEOUT_MS,
+    MAX_CONCURRENT_CALLS,
+    MAX_CONNECTION_IDLE_MS,
+    MAX_ERROR_DETAILS_BYTES,
+    MAX_MESSAGE_BYTES,
+    MAX_STREAMS_PER_CONNECTION,
+)
 
 log = logging.getLogger('services')
 
@@ -338,6 +347,20 @@ class ChannelTls:
         return grpc.ssl_channel_credentials(self.ca, self.key, self.certificate)
 
 
+# grpc core's channel arguments (a misspelt name is silently ignored); the values and why: services/settings.py.
+SERVER_OPTIONS = (
+    # A larger request is refused by grpc itself with RESOURCE_EXHAUSTED, before any handler runs.
+    ('grpc.max_receive_message_length', MAX_MESSAGE_BYTES),
+    ('grpc.keepalive_time_ms', KEEPALIVE_TIME_MS),
+    ('grpc.keepalive_timeout_ms', KEEPALIVE_TIMEOUT_MS),
+    # Keep pinging a connection whose only call is a silent watch (by default grpc stops after 2 pings without
+    # data), so that a client that vanished is found out.
+    ('grpc.http2.max_pings_without_data', 0),
+    ('grpc.max_connection_idle_ms', MAX_CONNECTION_IDLE_MS),
+    ('grpc.max_concurrent_streams', MAX_STREAMS_PER_CONNECTION),
+)
+
+
 async def create_server(address, steps, services, tls=None):
     """Build a grpc.aio server with `services` (pairs of add_XServicer_to_server and servicer), health and
     reflection; call it inside the event loop that will serve it. It serves TLS with `tls` (a ServerTls),
@@ -345,9 +368,8 @@ async def create_server(address, steps, services, tls=None):
 
     Returns (server, bound port, health servicer). Binding port 0 picks a free port, as the tests do.
     """
-    # A larger request is refused by grpc itself with RESOURCE_EXHAUSTED, before any handler runs.
-    server = grpc.aio.server(interceptors=[RequestInterceptor(steps)],
-                             options=[('grpc.max_receive_message_length', MAX_MESSAGE_BYTES)])
+    server = grpc.aio.server(interceptors=[RequestInterceptor(steps)], options=SERVER_OPTIONS,
+                             maximum_concurrent_rpcs=MAX_CONCURRENT_CALLS)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = []

@@ -15,6 +15,41 @@ MAX_MESSAGE_BYTES = 1024 * 1024
 # them all, and inserts them in one transaction, which on SQLite holds the writers' lock throughout (10,000 rows
 # take about a second: docs/architecture.md).
 MAX_IMPORT_ROWS = 100_000
+# Writes one client address may send through Envoy (every call but the reads and watches: creating, changing,
+# deleting and importing products; placing, changing and cancelling orders): a token bucket per address that holds
+# at most WRITE_BURST and gains WRITES_PER_SECOND every second. A write over it is refused by Envoy with HTTP 429 /
+# RESOURCE_EXHAUSTED before it reaches a service. Reads are not limited. (`python -m services.gateway
+# --writes-per-second N --write-burst M` overrides both.)
+WRITES_PER_SECOND = 50
+WRITE_BURST = 100
+# How long Envoy waits for a call's answer (retries included) before it answers DEADLINE_EXCEEDED / HTTP 504; an
+# import of MAX_IMPORT_ROWS rows gets longer. Watches are not limited (an idle one is closed after an hour).
+REQUEST_TIMEOUT_SECONDS = 15
+IMPORT_TIMEOUT_SECONDS = 300
+# Each gRPC server's defences against clients that hold resources without using them:
+# pings every 60 s on a connection silent that long, and closes it when the ping is not answered within 20 s (a
+# client that vanished without closing its connection);
+KEEPALIVE_TIME_MS = 60_000
+KEEPALIVE_TIMEOUT_MS = 20_000
+# closes a connection that has had no call for 10 minutes (Envoy and the Orders service open a new one when needed);
+MAX_CONNECTION_IDLE_MS = 10 * 60_000
+# at most this many calls at once on one connection, so that one connection cannot take a worker's every call
+# (Envoy opens at most 4 per connection to a service; a client of its own may hold a hundred watches and still call);
+MAX_STREAMS_PER_CONNECTION = 250
+# at most this many calls at once in one worker process, whatever the connections: beyond it a new call is refused
+# at once with RESOURCE_EXHAUSTED rather than queued behind calls a slow client holds open. Open watches count.
+MAX_CONCURRENT_CALLS = 1000
+# Listings (ListProducts, SearchProducts, ListOrders, ...): rows per page when the client names no page_size, and
+# the most a page holds whatever it asks for (a larger page_size is lowered to this, AIP-158).
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+# An order holds at most MAX_ITEMS lines, each of 1 to MAX_QUANTITY units (INVALID_ARGUMENT naming the field).
+# The lengths of text fields (names, addresses, descriptions) are rules of each service: services/*/rules.py.
+MAX_ITEMS = 100
+MAX_QUANTITY = 1000
+# Changes an order watch may have waiting (WatchOrder, WatchOrders); a watcher that reads slower than orders change
+# is ended with UNAVAILABLE, to resume later from its last change.
+WATCH_BACKLOG_LIMIT = 10_000
 # The most bytes of BadRequest field violations one error carries. They travel in the response's trailing
 # metadata, which gRPC clients refuse beyond 8 KiB by default (grpc.max_metadata_size; between 8 and 16 KiB, at
 # random): an import with more bad values lists the first ones and counts them all.

@@ -16,14 +16,13 @@ from typing import NamedTuple
 from services.errors import Unavailable
 from services.orders import rules
 from services.orders.workflow import latest_change
+from services.settings import WATCH_BACKLOG_LIMIT
 from storage.orders import Order, OrderEvent
 
 log = logging.getLogger('services.orders')
 
 POLL_SECONDS = 0.2
 BATCH = 500  # changes read at a time
-# Changes a watcher may have waiting; one that reads slower than orders change is ended, to resume later.
-BACKLOG_LIMIT = 10_000
 
 
 class Change(NamedTuple):
@@ -117,11 +116,11 @@ class OrderFeed:
 
 
 class Watcher:
-    """One watch's queue of changes, bounded: a watcher that falls BACKLOG_LIMIT changes behind is dropped; one
+    """One watch's queue of changes, bounded: a watcher that falls WATCH_BACKLOG_LIMIT changes behind is dropped; one
     ended (the service is stopping) is told so once it has read what it was sent."""
 
     def __init__(self):
-        self._queue = asyncio.Queue(BACKLOG_LIMIT)
+        self._queue = asyncio.Queue(WATCH_BACKLOG_LIMIT)
         self.dropped = False
         self._ended = False
 
@@ -143,7 +142,7 @@ class Watcher:
         while True:
             if self._queue.empty():
                 if self.dropped:
-                    raise Unavailable(f'this watch fell {BACKLOG_LIMIT} changes behind; watch again with '
+                    raise Unavailable(f'this watch fell {WATCH_BACKLOG_LIMIT} changes behind; watch again with '
                                       f'after_event_id={last_sent}', reason='WATCH_FELL_BEHIND',
                                       after_event_id=last_sent)
                 if self._ended:

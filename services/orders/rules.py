@@ -7,14 +7,13 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 
 from services.errors import FailedPrecondition, InvalidArgument
+from services.settings import MAX_ITEMS, MAX_QUANTITY
 from services.text import storable_text
 
 STATUSES = ('pending', 'processing', 'shipped', 'delivered', 'cancelled')
 NEXT_STATUS = {'pending': 'processing', 'processing': 'shipped', 'shipped': 'delivered'}
 CANCELLABLE = ('pending', 'processing')
 FINAL_STATUSES = ('delivered', 'cancelled')
-MAX_ITEMS = 100
-MAX_QUANTITY = 1000
 MAX_NAME_LENGTH = 200
 MAX_ADDRESS_LENGTH = 1000
 MAX_EMAIL_LENGTH = 254

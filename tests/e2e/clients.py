@@ -27,19 +27,23 @@ class Reply:
 
 class RestClient:
     """JSON over HTTP/1.1 to Envoy; the path goes out exactly as given (a raw '@' or '+' stays raw). With
-    `ssl_context` (an ssl.SSLContext) over TLS: HTTPS."""
+    `ssl_context` (an ssl.SSLContext) over TLS: HTTPS. With `source`, connections come from that local address (any
+    of 127.0.0.0/8 reaches 127.0.0.1): another client to Envoy."""
 
-    def __init__(self, address, timeout=15, ssl_context=None):
+    def __init__(self, address, timeout=15, ssl_context=None, source=None):
         self.address = address
         self.timeout = timeout
         self.ssl_context = ssl_context
+        self.source = (source, 0) if source else None
 
     def call(self, method, path, body=None, *, raw=None, headers=None):
         """Send `body` as JSON (or `raw` bytes as they are) and return the Reply, whatever its status."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         sent_headers = {'content-type': 'application/json', **(headers or {})}
-        connection = (http.client.HTTPSConnection(self.address, timeout=self.timeout, context=self.ssl_context)
-                      if self.ssl_context else http.client.HTTPConnection(self.address, timeout=self.timeout))
+        connection = (http.client.HTTPSConnection(self.address, timeout=self.timeout, context=self.ssl_context,
+                                                  source_address=self.source)
+                      if self.ssl_context else
+                      http.client.HTTPConnection(self.address, timeout=self.timeout, source_address=self.source))
         try:
             connection.request(method, path, body=data, headers=sent_headers)
             response = connection.getresponse()

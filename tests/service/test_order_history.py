@@ -309,7 +309,7 @@ async def _read_all(changes):
 
 
 def test_a_watcher_that_falls_too_far_behind_is_told_to_resume(monkeypatch, loop):
-    monkeypatch.setattr(order_feed, 'BACKLOG_LIMIT', 2)
+    monkeypatch.setattr(order_feed, 'WATCH_BACKLOG_LIMIT', 2)
 
     async def overflow():
         watcher = order_feed.Watcher()
