@@ -31,6 +31,11 @@ def encode_page_token(after, listing):
     return base64.urlsafe_b64encode(f'{payload}.{_sign(payload)}'.encode()).decode().rstrip('=')
 
 
+def next_page_token(last_id, listing):
+    """The next_page_token of a response: the token after `last_id`, or '' on the last page (last_id None)."""
+    return encode_page_token(last_id, listing) if last_id is not None else ''
+
+
 def page_request(page_size, page_token, listing):
     """Validate page_size and page_token for `listing`; raise InvalidArgument naming the field."""
     if page_size < 0:

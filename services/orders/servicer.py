@@ -6,7 +6,7 @@ from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 from services.errors import InvalidArgument
 from services.money import format_money
 from services.orders import feed, rules
-from services.pagination import encode_page_token, page_request
+from services.pagination import next_page_token, page_request
 
 Status = orders_pb2.Order.Status
 
@@ -74,7 +74,7 @@ def _headers_sender(context):
 def page_fields(page, listing):
     return {
         'orders': [order_message(record) for record in page.orders],
-        'next_page_token': encode_page_token(page.last_id, listing) if page.last_id is not None else '',
+        'next_page_token': next_page_token(page.last_id, listing),
         'total_size': page.total_size,
         'latest_event_id': page.latest_event_id,
     }
@@ -122,7 +122,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         page = self._desk.events(the_order, page_request(request.page_size, request.page_token, listing))
         return orders_pb2.ListOrderEventsResponse(
             events=[event_message(event) for event in page.events], total_size=page.total_size,
-            next_page_token=encode_page_token(page.last_id, listing) if page.last_id is not None else '')
+            next_page_token=next_page_token(page.last_id, listing))
 
     async def WatchOrder(self, request, context):
         async with contextlib.aclosing(feed.watch_order(

@@ -4,7 +4,7 @@ from google.protobuf import empty_pb2
 
 from services.errors import InvalidArgument
 from services.money import format_money
-from services.pagination import encode_page_token, page_request
+from services.pagination import next_page_token, page_request
 from services.products import catalog, rules
 
 Category = products_pb2.Product.Category
@@ -103,7 +103,7 @@ class ProductServicer(products_pb2_grpc.ProductServiceServicer):
         page = catalog.stock_movements(the_product, page_request(request.page_size, request.page_token, listing))
         return products_pb2.ListStockMovementsResponse(
             movements=[movement_message(movement) for movement in page.movements], total_size=page.total_size,
-            next_page_token=encode_page_token(page.last_id, listing) if page.last_id is not None else '')
+            next_page_token=next_page_token(page.last_id, listing))
 
     def ReserveStock(self, request, context):
         lines = rules.stock_lines(request.reservation_id, [(line.product_id, line.quantity) for line in request.lines])
@@ -121,6 +121,6 @@ class ProductServicer(products_pb2_grpc.ProductServiceServicer):
 def _page_fields(page, listing):
     return {
         'products': [product_message(product) for product in page.products],
-        'next_page_token': encode_page_token(page.last_id, listing) if page.last_id is not None else '',
+        'next_page_token': next_page_token(page.last_id, listing),
         'total_size': page.total_size,
     }
