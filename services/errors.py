@@ -53,6 +53,16 @@ class FailedPrecondition(DomainError):
     reason = 'FAILED_PRECONDITION'
 
 
+class Unauthenticated(DomainError):
+    """No token where one is needed, or one that is not valid."""
+    reason = 'UNAUTHENTICATED'
+
+
+class PermissionDenied(DomainError):
+    """The caller is known but may not make this call."""
+    reason = 'PERMISSION_DENIED'
+
+
 class Unavailable(DomainError):
     """A service this one depends on could not answer; retrying later may work."""
     reason = 'UNAVAILABLE'

@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from playhouse.pool import MaxConnectionsExceeded
 
-from services import errors, request_context
+from services import auth, errors, request_context
 from services.settings import (
     DATABASE_THREADS,
     KEEPALIVE_TIME_MS,
@@ -44,6 +44,8 @@ STATUS_CODES = (
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
 )
 
@@ -158,12 +160,14 @@ class DatabaseSteps:
 
 
 class RequestInterceptor(grpc.aio.ServerInterceptor):
-    """Around every call of our services: its request id, domain errors mapped, one log line. A plain-function
-    unary handler is a database step (run by DatabaseSteps); a coroutine handler (a call to another service, one
-    that reads a stream of requests) and a server-streaming one (an async generator) await on their own."""
+    """Around every call of our services: its request id, its caller admitted or refused (`gate`, an auth.Gate),
+    domain errors mapped, one log line. A plain-function unary handler is a database step (run by DatabaseSteps);
+    a coroutine handler (a call to another service, one that reads a stream of requests) and a server-streaming one
+    (an async generator) await on their own."""
 
-    def __init__(self, steps):
+    def __init__(self, steps, gate):
         self._steps = steps
+        self._gate = gate
         self._handlers = {}  # method -> wrapped handler: the same for every call, so built once
 
     async def intercept_service(self, continuation, handler_call_details):
@@ -183,7 +187,7 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
     def _wrap(self, method, handler):
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._streaming(method, handler.unary_stream),
+                self._streaming(method, handler.unary_stream, self._gate),
                 request_deserializer=lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
         behaviour = handler.unary_unary or handler.stream_unary
@@ -194,8 +198,12 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
             def call(request, context):
                 return self._steps.run(behaviour, request, context)
 
+        gate = self._gate
+        streamed = handler.stream_unary is not None
+
         async def handle(request, context):
-            async with _Served(method, context):
+            async with _Served(method, context) as served:
+                gate.admit(method, served.metadata, None if streamed else request)
                 return await call(readable(request), context)
 
         make_handler = (grpc.stream_unary_rpc_method_handler if handler.stream_unary
@@ -204,20 +212,21 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
                             response_serializer=handler.response_serializer)
 
     @staticmethod
-    def _streaming(method, behaviour):
+    def _streaming(method, behaviour, gate):
         async def handle(request, context):
-            # The responses are closed here whatever happens, so that a watch's own cleanup runs as soon as its
-            # client goes.
-            async with _Served(method, context), \
-                    contextlib.aclosing(behaviour(_readable(request), context)) as responses:
-                async for response in responses:
-                    yield response
+            async with _Served(method, context) as served:
+                gate.admit(method, served.metadata, request)
+                # The responses are closed here whatever happens, so that a watch's own cleanup runs as soon as its
+                # client goes.
+                async with contextlib.aclosing(behaviour(_readable(request), context)) as responses:
+                    async for response in responses:
+                        yield response
         return handle
 
 
 class _Served:
     """Around one call: its request id, the status that an exception ending it becomes, and its log line."""
-    __slots__ = ('_code', '_context', '_method', '_peer', '_request_id', '_started')
+    __slots__ = ('_code', '_context', '_method', '_peer', '_request_id', '_started', 'metadata')
 
     def __init__(self, method, context):
         self._method = method
@@ -226,7 +235,8 @@ class _Served:
         self._peer = context.peer()
         self._started = time.perf_counter()
         self._code = grpc.StatusCode.OK
-        self._request_id = request_context.start_request(context.invocation_metadata())
+        self.metadata = context.invocation_metadata()
+        self._request_id = request_context.start_request(self.metadata)
 
     async def __aenter__(self):
         return self
@@ -347,6 +357,8 @@ class ChannelTls:
         return grpc.ssl_channel_credentials(self.ca, self.key, self.certificate)
 
 
+OPEN_GATE = auth.Gate(None)
+
 # grpc core's channel arguments (a misspelt name is silently ignored); the values and why: services/settings.py.
 SERVER_OPTIONS = (
     # A larger request is refused by grpc itself with RESOURCE_EXHAUSTED, before any handler runs.
@@ -361,14 +373,14 @@ SERVER_OPTIONS = (
 )
 
 
-async def create_server(address, steps, services, tls=None):
+async def create_server(address, steps, services, tls=None, gate=OPEN_GATE):
     """Build a grpc.aio server with `services` (pairs of add_XServicer_to_server and servicer), health and
     reflection; call it inside the event loop that will serve it. It serves TLS with `tls` (a ServerTls),
-    plaintext without.
+    plaintext without, and admits callers through `gate` (an auth.Gate; by default everyone).
 
     Returns (server, bound port, health servicer). Binding port 0 picks a free port, as the tests do.
     """
-    server = grpc.aio.server(interceptors=[RequestInterceptor(steps)], options=SERVER_OPTIONS,
+    server = grpc.aio.server(interceptors=[RequestInterceptor(steps, gate)], options=SERVER_OPTIONS,
                              maximum_concurrent_rpcs=MAX_CONCURRENT_CALLS)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -86,5 +86,13 @@ def service_parser(description, environ, prefix, address, database_url):
     parser.add_argument('--tls-client-ca', default=environ.get(f'{prefix}_TLS_CLIENT_CA'),
                         help=f'require a client certificate issued by this CA (PEM): mutual TLS '
                              f'(env {prefix}_TLS_CLIENT_CA)')
+    parser.add_argument('--auth-jwks', default=environ.get('AUTH_JWKS'),
+                        help='check bearer tokens (JWT) against the keys in this JWKS file, chosen by kid; without '
+                             'it or --auth-secret, every caller may do everything (env AUTH_JWKS)')
+    parser.add_argument('--auth-secret', default=environ.get('AUTH_SECRET'),
+                        help='check bearer tokens signed with this shared secret (HS256, at least 32 bytes); '
+                             'prefer the variable, which other users cannot see (env AUTH_SECRET)')
+    parser.add_argument('--auth-audience', default=environ.get('AUTH_AUDIENCE', 'ecommerce'),
+                        help="the `aud` every token must name (env AUTH_AUDIENCE, default %(default)s)")
     parser.add_argument('--log-level', default=environ.get('LOG_LEVEL', 'INFO'))
     return parser

@@ -2,7 +2,7 @@
 import datetime
 import os
 
-from services import server, settings, workers
+from services import auth, server, settings, workers
 from services.orders.service import create_server
 from storage import orders as orders_storage
 
@@ -32,6 +32,9 @@ def parser(environ):
                              "env ORDERS_PRODUCTS_TLS_CERT)")
     parser.add_argument('--products-tls-key', default=environ.get('ORDERS_PRODUCTS_TLS_KEY'),
                         help="that client certificate's private key (PEM; env ORDERS_PRODUCTS_TLS_KEY)")
+    parser.add_argument('--service-key', default=environ.get('ORDERS_SERVICE_KEY'),
+                        help="sign Orders' own short-lived `service` tokens for its calls to Products with this "
+                             "private JWK (with --auth-secret, the secret signs them; env ORDERS_SERVICE_KEY)")
     return parser
 
 
@@ -42,12 +45,17 @@ def main():
         tls = server.ServerTls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
         products_tls = server.ChannelTls.from_files(args.products_tls_ca, args.products_tls_cert,
                                                     args.products_tls_key, flag='--products-tls')
+        gate = auth.Gate.from_config(args.auth_jwks, args.auth_secret, args.auth_audience, 'orders')
+        issuer = auth.TokenIssuer.from_config(args.service_key, args.auth_secret, args.auth_audience)
+        if gate.enforcing and issuer is None:
+            raise ValueError('with tokens checked, Orders needs --service-key (a private JWK whose public key '
+                             'Products accepts) or --auth-secret to sign its calls to Products')
     stale_after = args.stale_after and datetime.timedelta(seconds=float(args.stale_after))
 
     async def start(address):
         grpc_server, port, health, background = await create_server(
             address, args.database_url, args.products_address, args.products_timeout, args.database_threads,
-            args.recovery_interval, stale_after, tls, products_tls)
+            args.recovery_interval, stale_after, tls, products_tls, gate, issuer)
         background.start()
         return grpc_server, port, health, [background.shutdown], [background.stop]
 

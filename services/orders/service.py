@@ -71,9 +71,12 @@ class Background:
 
 
 async def create_server(address, database_url, products_address, products_timeout=5.0, threads=DATABASE_THREADS,
-                        recovery_interval=10.0, stale_after=None, tls=None, products_tls=None):
-    """Orders server on `address` (port 0 picks one), serving TLS with `tls` (a server.ServerTls) and calling
-    Products over TLS with `products_tls` (a server.ChannelTls); returns (server, port, health, Background).
+                        recovery_interval=10.0, stale_after=None, tls=None, products_tls=None,
+                        gate=server.OPEN_GATE, issuer=None):
+    """Orders server on `address` (port 0 picks one), serving TLS with `tls` (a server.ServerTls) to the callers
+    `gate` (an auth.Gate) admits, and calling Products over TLS with `products_tls` (a server.ChannelTls) with
+    `service` tokens that `issuer` (an auth.TokenIssuer; None: no token) signs; returns (server, port, health,
+    Background).
 
     A placement older than `stale_after` is surely not in flight any more, so recovery undoes it; it
     must exceed `products_timeout` by far (default: six times it, at least 30 s).
@@ -87,8 +90,8 @@ async def create_server(address, database_url, products_address, products_timeou
     channel = (grpc.aio.secure_channel(products_address, products_tls.credentials(), options) if products_tls
                else grpc.aio.insecure_channel(products_address, options))
     # A retry waits for an earlier try being undone at most as long as that try's release call can take.
-    desk = OrderDesk(StockClient(channel, products_timeout), steps, settle_wait=products_timeout + 1)
+    desk = OrderDesk(StockClient(channel, products_timeout, issuer), steps, settle_wait=products_timeout + 1)
     changes = OrderFeed(steps, desk.records)
     grpc_server, port, health = await server.create_server(address, steps, [
-        (orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk, changes, steps))], tls)
+        (orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk, changes, steps))], tls, gate)
     return grpc_server, port, health, Background(RecoveryLoop(desk, recovery_interval, stale_after), changes)

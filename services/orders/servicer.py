@@ -1,8 +1,10 @@
 """OrderService over gRPC: protobuf in and out; the workflow does the work."""
 import contextlib
+import functools
 
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 
+from services.auth import own_orders_only
 from services.errors import InvalidArgument
 from services.money import format_money
 from services.orders import feed, rules
@@ -98,7 +100,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         return order_message(placed)
 
     def GetOrder(self, request, context):
-        return order_message(self._desk.get(order_id(request.id)))
+        return order_message(self._desk.get(order_id(request.id), own_orders_only()))
 
     def ListOrders(self, request, context):
         status = status_name(request.status) if request.status else ''
@@ -112,21 +114,23 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         return order_message(changed)
 
     async def CancelOrder(self, request, context):
-        cancelled = await self._desk.cancel(order_id(request.id))
+        cancelled = await self._desk.cancel(order_id(request.id), own_orders_only())
         self._feed.poke()
         return order_message(cancelled)
 
     def ListOrderEvents(self, request, context):
         the_order = order_id(request.order_id, 'order_id')
         listing = f'events|{the_order}'
-        page = self._desk.events(the_order, page_request(request.page_size, request.page_token, listing))
+        page = self._desk.events(the_order, page_request(request.page_size, request.page_token, listing),
+                                 own_orders_only())
         return orders_pb2.ListOrderEventsResponse(
             events=[event_message(event) for event in page.events], total_size=page.total_size,
             next_page_token=next_page_token(page.last_id, listing))
 
     async def WatchOrder(self, request, context):
         async with contextlib.aclosing(feed.watch_order(
-                self._feed, self._steps, self._desk.get, order_id(request.id), event_after(request.after_event_id),
+                self._feed, self._steps, functools.partial(self._desk.get, owner=own_orders_only()),
+                order_id(request.id), event_after(request.after_event_id),
                 started=_headers_sender(context))) as changes:
             async for change in changes:
                 yield update_message(change)

@@ -7,6 +7,7 @@ from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from services.auth import AUTHORIZATION_HEADER
 from services.errors import FailedPrecondition, InsufficientStock, ProductNotFound, Unavailable
 from services.request_context import REQUEST_ID_HEADER, current_request_id
 
@@ -27,9 +28,10 @@ class StockUnavailable(Unavailable):
 class StockClient:
     """Reserve and release stock by reservation id over a grpc.aio channel; every call carries a deadline."""
 
-    def __init__(self, channel, timeout):
+    def __init__(self, channel, timeout, issuer=None):
         self._stub = products_pb2_grpc.ProductServiceStub(channel)
         self._timeout = timeout
+        self._issuer = issuer  # signs the `service` token each call carries; None: calls carry none
 
     async def reserve(self, reservation_id, lines):
         """Take stock for (product_id, quantity) lines, all or none; raise InsufficientStock,
@@ -37,7 +39,7 @@ class StockClient:
         request = products_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
             products_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines])
         try:
-            response = await self._stub.ReserveStock(request, timeout=self._timeout, metadata=_request_metadata())
+            response = await self._stub.ReserveStock(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise _domain_error(error) from None
         return [ReservedLine(line.product_id, line.quantity, line.product_name, Decimal(line.unit_price))
@@ -48,15 +50,19 @@ class StockClient:
         request = products_pb2.ReleaseStockRequest(reservation_id=reservation_id)
         try:
             return (await self._stub.ReleaseStock(request, timeout=self._timeout,
-                                                  metadata=_request_metadata())).released_now
+                                                  metadata=self._metadata())).released_now
         except grpc.RpcError as error:
             raise _domain_error(error) from None
 
-
-def _request_metadata():
-    """The call's request id, passed on so that Products records its stock movements under it too."""
-    request_id = current_request_id()
-    return ((REQUEST_ID_HEADER, request_id),) if request_id else None
+    def _metadata(self):
+        """The call's request id, passed on so that Products records its stock movements under it too, and the
+        service token."""
+        metadata = []
+        if request_id := current_request_id():
+            metadata.append((REQUEST_ID_HEADER, request_id))
+        if self._issuer:
+            metadata.append((AUTHORIZATION_HEADER, f'Bearer {self._issuer.service_token()}'))
+        return tuple(metadata) or None
 
 
 # Answers that mean Products decided and took nothing; any other may hide a committed change.

@@ -138,14 +138,19 @@ class OrderDesk:
             log.warning('stock release deferred to recovery', extra={'fields': {'order_id': order.id}})
             return False
 
-    def get(self, order_id):
-        order = self._placed_order(order_id)
+    def get(self, order_id, owner=None):
+        """The order with its items; NotFound for an unknown order, and for one not of `owner` (an email) if given."""
+        order = self._placed_order(order_id, owner)
         return OrderRecord(order, list(order.items.order_by(OrderItem.id)))
 
     @staticmethod
-    def _placed_order(order_id):
-        """The order row, or NotFound; an order still being placed does not exist yet."""
-        order = Order.get_or_none((Order.id == order_id) & Order.stock_state.in_(Order.PLACED))
+    def _placed_order(order_id, owner=None):
+        """The order row, or NotFound; an order still being placed does not exist yet, nor, to a customer
+        (`owner`), another customer's order."""
+        condition = (Order.id == order_id) & Order.stock_state.in_(Order.PLACED)
+        if owner is not None:
+            condition &= Order.customer_email == owner
+        order = Order.get_or_none(condition)
         if order is None:
             raise NotFound(f'order {order_id} not found', reason='ORDER_NOT_FOUND', order_id=order_id)
         return order
@@ -167,9 +172,9 @@ class OrderDesk:
         orders = Order.select().where(Order.id.in_(list(order_ids)) & Order.stock_state.in_(Order.PLACED))
         return {record.order.id: record for record in _with_items(orders)}
 
-    def events(self, order_id, page):
-        """A page of an order's changes, newest first; NotFound for an unknown order."""
-        self._placed_order(order_id)
+    def events(self, order_id, page, owner=None):
+        """A page of an order's changes, newest first; NotFound for an unknown order (or not `owner`'s)."""
+        self._placed_order(order_id, owner)
         query = OrderEvent.select().where(OrderEvent.order_id == order_id)
         events, last_id = keyset_page(query, OrderEvent.id, page.size, page.after, descending=True)
         return EventPage(events, last_id, query.count())
@@ -184,7 +189,10 @@ class OrderDesk:
         self._transition(order_id, status)
         return self.get(order_id)
 
-    async def cancel(self, order_id):
+    async def cancel(self, order_id, owner=None):
+        """Cancel an order and give its stock back; NotFound for an unknown order (or not `owner`'s)."""
+        if owner is not None:
+            await self._steps.run(self._placed_order, order_id, owner)
         return await _to_the_end(self._cancel(order_id))
 
     async def _cancel(self, order_id):

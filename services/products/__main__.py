@@ -1,7 +1,7 @@
 """Start the Products service: python -m services.products [--address HOST:PORT] [--database-url URL]."""
 import os
 
-from services import server, settings, workers
+from services import auth, server, settings, workers
 from services.products.service import create_server
 from storage import products as products_storage
 
@@ -17,9 +17,10 @@ def main():
     server.configure_logging(args.log_level, 'products')
     with server.exit_on_start_failure('products'):
         tls = server.ServerTls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
+        gate = auth.Gate.from_config(args.auth_jwks, args.auth_secret, args.auth_audience, 'products')
 
     async def start(address):
-        return *await create_server(address, args.database_url, args.database_threads, tls), (), ()
+        return *await create_server(address, args.database_url, args.database_threads, tls, gate), (), ()
 
     workers.run_service('products', products_storage, args, start)
 

@@ -1,0 +1,278 @@
+"""Who may do what, from outside: every RPC × every kind of caller, through gRPC straight to the services and
+through Envoy (REST where the RPC has a route, native gRPC where it has none), against the real processes started
+with a JWKS. The expected table is written out here, not derived from services/auth.py, so that a change to the
+access table that nobody meant shows up as a failure. The log prints the table as it was observed."""
+import http.client
+import json
+import uuid
+
+import grpc
+import pytest
+from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
+from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+
+from bench.processes import running_system
+from services import auth, tokens
+from tests.tokens import bad_tokens_for
+
+pytestmark = pytest.mark.e2e
+
+ANN, BOB = 'ann@example.com', 'bob@example.com'
+GOOD_CALLERS = ('anonymous', 'customer A', 'customer B', 'admin', 'service')
+BAD_CALLERS = ('expired', 'unknown key', 'alg none', 'tampered')
+
+OK, UNAUTH, DENIED, HIDDEN = 'OK', 'UNAUTHENTICATED', 'PERMISSION_DENIED', 'NOT_FOUND'
+PUBLIC = (OK, OK, OK, OK, OK)
+ADMIN_ONLY = (UNAUTH, DENIED, DENIED, OK, DENIED)
+SERVICE_ONLY = (UNAUTH, DENIED, DENIED, DENIED, OK)
+ANN_OR_ADMIN = (UNAUTH, OK, DENIED, OK, DENIED)  # names Ann's email: Bob is told no
+ANNS_ORDER = (UNAUTH, OK, HIDDEN, OK, DENIED)  # names Ann's order by id: to Bob it does not exist
+# The RPC, then what each of GOOD_CALLERS gets (in that order); every bad token gets UNAUTHENTICATED everywhere.
+EXPECTED = {
+    'GetProduct': PUBLIC,
+    'ListProducts': PUBLIC,
+    'SearchProducts': PUBLIC,
+    'ListStockMovements': ADMIN_ONLY,
+    'CreateProduct': ADMIN_ONLY,
+    'UpdateProduct': ADMIN_ONLY,
+    'DeleteProduct': ADMIN_ONLY,
+    'ImportProducts': ADMIN_ONLY,
+    'ReserveStock': SERVICE_ONLY,
+    'ReleaseStock': SERVICE_ONLY,
+    'CreateOrder': ANN_OR_ADMIN,
+    'GetOrdersByCustomer': ANN_OR_ADMIN,
+    'WatchOrders': ANN_OR_ADMIN,
+    'GetOrder': ANNS_ORDER,
+    'ListOrderEvents': ANNS_ORDER,
+    'CancelOrder': ANNS_ORDER,
+    'WatchOrder': ANNS_ORDER,
+    'ListOrders': ADMIN_ONLY,
+    'UpdateOrderStatus': ADMIN_ONLY,
+}
+HTTP_STATUS = {OK: 200, UNAUTH: 401, DENIED: 403, HIDDEN: 404}
+# Not routed by Envoy at all: refused there as a method that does not exist, whoever calls.
+INTERNAL = ('ReserveStock', 'ReleaseStock')
+
+
+@pytest.fixture(scope='module')
+def keys(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('auth')
+    tokens.new_key(folder)
+    return folder
+
+
+@pytest.fixture(scope='module')
+def secure_system(tmp_path_factory, new_database, keys):
+    env = {'AUTH_JWKS': str(keys / tokens.JWKS), 'ORDERS_SERVICE_KEY': str(keys / tokens.SIGNING_KEY)}
+    with running_system(tmp_path_factory.mktemp('secure'), new_database('products'), new_database('orders'),
+                        env=env) as running:
+        yield running
+
+
+@pytest.fixture(scope='module')
+def callers(keys, tmp_path_factory):
+    """{caller: the authorization header's value, or None}."""
+    issuer = auth.TokenIssuer.from_config(keys / tokens.SIGNING_KEY)
+    good = {'anonymous': None,
+            'customer A': issuer.issue([auth.CUSTOMER], email=ANN),
+            'customer B': issuer.issue([auth.CUSTOMER], email=BOB),
+            'admin': issuer.issue([auth.ADMIN]),
+            'service': issuer.issue([auth.SERVICE])}
+    bad = bad_tokens_for(issuer, tmp_path_factory.mktemp('stranger'))
+    return {name: token and f'Bearer {token}' for name, token in {**good, **bad}.items()
+            if name in GOOD_CALLERS + BAD_CALLERS}
+
+
+class Shop:
+    """Direct gRPC stubs to the secured services, and what the calls of the matrix need, made as admin."""
+
+    def __init__(self, system, admin):
+        self._channels = [grpc.insecure_channel(system.products), grpc.insecure_channel(system.orders),
+                          grpc.insecure_channel(system.gateway)]
+        self.products = products_pb2_grpc.ProductServiceStub(self._channels[0])
+        self.orders = orders_pb2_grpc.OrderServiceStub(self._channels[1])
+        self.gateway = (products_pb2_grpc.ProductServiceStub(self._channels[2]),
+                        orders_pb2_grpc.OrderServiceStub(self._channels[2]))
+        self._admin = (('authorization', admin),)
+        self.product_id = self.new_product()
+
+    def new_product(self):
+        return self.products.CreateProduct(products_pb2.CreateProductRequest(product=products_pb2.Product(
+            name='Lamp', price='19.90', stock_quantity=1000, category=products_pb2.Product.HOME)),
+            metadata=self._admin).id
+
+    def anns_order(self):
+        return self.orders.CreateOrder(order_request(self.product_id, ANN), metadata=self._admin)
+
+    def close(self):
+        for channel in self._channels:
+            channel.close()
+
+
+def order_request(product_id, email):
+    return orders_pb2.CreateOrderRequest(customer_name='Ann', customer_email=email, shipping_address='1 Road',
+                                         items=[orders_pb2.OrderItemRequest(product_id=product_id, quantity=1)])
+
+
+# The RPCs that change the product or order they name: each cell gets a new one.
+CHANGES_A_PRODUCT = ('UpdateProduct', 'DeleteProduct')
+NAMES_AN_ORDER = ('GetOrder', 'ListOrderEvents', 'CancelOrder', 'WatchOrder', 'UpdateOrderStatus')
+
+
+def call_for(shop, rpc):
+    """(gRPC request, REST method, path and body; None without a REST route) for one cell of the matrix: an
+    allowed write in one cell leaves the next one a product or order of its own."""
+    product = shop.new_product() if rpc in CHANGES_A_PRODUCT else shop.product_id
+    order = shop.anns_order().id if rpc in NAMES_AN_ORDER else 0
+    new_product = products_pb2.Product(name='Lamp', price='19.90', stock_quantity=1, category=products_pb2.Product.HOME)
+    made = {
+        'GetProduct': lambda: (products_pb2.GetProductRequest(id=product), ('GET', f'/api/products/{product}', None)),
+        'ListProducts': lambda: (products_pb2.ListProductsRequest(), ('GET', '/api/products', None)),
+        'SearchProducts': lambda: (products_pb2.SearchProductsRequest(q='lam'),
+                                   ('GET', '/api/products/search?q=lam', None)),
+        'ListStockMovements': lambda: (products_pb2.ListStockMovementsRequest(product_id=product),
+                                       ('GET', f'/api/products/{product}/stock-movements', None)),
+        'CreateProduct': lambda: (products_pb2.CreateProductRequest(product=new_product), ('POST', '/api/products', {
+            'name': 'Lamp', 'price': '19.90', 'stock_quantity': 1, 'category': 'home'})),
+        'UpdateProduct': lambda: (
+            products_pb2.UpdateProductRequest(product=products_pb2.Product(id=product, stock_quantity=7),
+                                              update_mask={'paths': ['stock_quantity']}),
+            ('PATCH', f'/api/products/{product}', {'stock_quantity': 7})),
+        'DeleteProduct': lambda: (products_pb2.DeleteProductRequest(id=product),
+                                  ('DELETE', f'/api/products/{product}', None)),
+        'ImportProducts': lambda: ([products_pb2.ImportProductsRequest(products=[new_product])], None),
+        'ReserveStock': lambda: (products_pb2.ReserveStockRequest(reservation_id=uuid.uuid4().hex, lines=[
+            products_pb2.StockLine(product_id=product, quantity=1)]), None),
+        'ReleaseStock': lambda: (products_pb2.ReleaseStockRequest(reservation_id=uuid.uuid4().hex), None),
+        'CreateOrder': lambda: (order_request(product, ANN), ('POST', '/api/orders', {
+            'customer_name': 'Ann', 'customer_email': ANN, 'shipping_address': '1 Road',
+            'items': [{'product_id': product, 'quantity': 1}]})),
+        'GetOrdersByCustomer': lambda: (orders_pb2.GetOrdersByCustomerRequest(email=ANN),
+                                        ('GET', f'/api/orders/customer/{ANN}', None)),
+        'WatchOrders': lambda: (orders_pb2.WatchOrdersRequest(customer_email=ANN),
+                                ('GET', f'/api/orders/watch?customer_email={ANN}', None)),
+        'GetOrder': lambda: (orders_pb2.GetOrderRequest(id=order), ('GET', f'/api/orders/{order}', None)),
+        'ListOrderEvents': lambda: (orders_pb2.ListOrderEventsRequest(order_id=order),
+                                    ('GET', f'/api/orders/{order}/events', None)),
+        'CancelOrder': lambda: (orders_pb2.CancelOrderRequest(id=order), ('POST', f'/api/orders/{order}/cancel', {})),
+        'WatchOrder': lambda: (orders_pb2.WatchOrderRequest(id=order), ('GET', f'/api/orders/{order}/watch', None)),
+        'ListOrders': lambda: (orders_pb2.ListOrdersRequest(), ('GET', '/api/orders', None)),
+        'UpdateOrderStatus': lambda: (
+            orders_pb2.UpdateOrderStatusRequest(id=order, status=orders_pb2.Order.PROCESSING),
+            ('PATCH', f'/api/orders/{order}/status', {'status': 'processing'})),
+    }
+    return made[rpc]()
+
+
+def grpc_code(stub, rpc, request, authorization):
+    """The status name a gRPC call gets; a stream that starts counts as OK."""
+    metadata = (('authorization', authorization),) if authorization else ()
+    method = getattr(stub, rpc)
+    try:
+        if rpc.startswith('Watch'):
+            call = method(request, metadata=metadata, timeout=10)
+            call.initial_metadata()
+            if call.done():
+                return call.code().name
+            call.cancel()
+            return OK
+        if rpc == 'ImportProducts':
+            method(iter(request), metadata=metadata, timeout=10)
+        else:
+            method(request, metadata=metadata, timeout=10)
+    except grpc.RpcError as error:
+        return error.code().name
+    return OK
+
+
+def http_status(gateway, rest, authorization):
+    """The HTTP status Envoy answers a REST call with (for a watch, as soon as it starts)."""
+    verb, path, body = rest
+    connection = http.client.HTTPConnection(gateway, timeout=10)
+    try:
+        headers = {'content-type': 'application/json'}
+        if authorization:
+            headers['authorization'] = authorization
+        connection.request(verb, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def stub_for(stubs, rpc):
+    products, orders = stubs
+    return products if hasattr(products, rpc) else orders
+
+
+def test_every_rpc_and_caller_gets_exactly_the_expected_status(secure_system, callers):
+    shop = Shop(secure_system, callers['admin'])
+    wrong, table = [], []
+    try:
+        for rpc, expected_by_caller in EXPECTED.items():
+            expected = dict(zip(GOOD_CALLERS, expected_by_caller, strict=True)) | dict.fromkeys(BAD_CALLERS, UNAUTH)
+            row = [rpc]
+            for caller, authorization in callers.items():
+                request, rest = call_for(shop, rpc)
+                direct = grpc_code(stub_for((shop.products, shop.orders), rpc), rpc, request, authorization)
+                if rest is None:  # through Envoy as native gRPC
+                    gateway_expected = 'UNIMPLEMENTED' if rpc in INTERNAL else expected[caller]
+                    request, _ = call_for(shop, rpc)
+                    via_envoy = grpc_code(stub_for(shop.gateway, rpc), rpc, request, authorization)
+                else:
+                    gateway_expected = HTTP_STATUS[expected[caller]]
+                    via_envoy = http_status(secure_system.gateway, call_for(shop, rpc)[1], authorization)
+                if (direct, via_envoy) != (expected[caller], gateway_expected):
+                    wrong.append(f'{rpc} as {caller}: gRPC {direct}, Envoy {via_envoy}; expected '
+                                 f'{expected[caller]}, {gateway_expected}')
+                row.append(f'{SHORT.get(direct, direct)} / {SHORT.get(via_envoy, via_envoy)}')
+            table.append(row)
+    finally:
+        shop.close()
+    print_table(['RPC', *callers], table)
+    assert not wrong, '\n'.join(wrong)
+
+
+SHORT = {UNAUTH: 'UNAUTHN', DENIED: 'DENIED', 'UNIMPLEMENTED': 'UNIMPL'}
+
+
+def print_table(header, rows):
+    widths = [max(len(str(row[column])) for row in [header, *rows]) for column in range(len(header))]
+    print('\nauthorization matrix: gRPC direct / through Envoy (HTTP status, or gRPC status where no REST route); '
+          'UNAUTHN = UNAUTHENTICATED, DENIED = PERMISSION_DENIED, UNIMPL = UNIMPLEMENTED (not routed)')
+    for row in [header, *rows]:
+        print('  '.join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def test_another_customers_order_is_as_missing_as_one_that_does_not_exist_and_stays_as_it_was(
+        secure_system, callers):
+    shop = Shop(secure_system, callers['admin'])
+    try:
+        order = shop.anns_order()
+        bob = (('authorization', callers['customer B']),)
+        for request_for in (lambda id_: (shop.orders.GetOrder, orders_pb2.GetOrderRequest(id=id_)),
+                            lambda id_: (shop.orders.CancelOrder, orders_pb2.CancelOrderRequest(id=id_))):
+            answers = []
+            for order_id in (order.id, order.id + 10_000):
+                method, request = request_for(order_id)
+                with pytest.raises(grpc.RpcError) as refused:
+                    method(request, metadata=bob, timeout=10)
+                answers.append((refused.value.code(), refused.value.details().replace(str(order_id), 'N')))
+            assert answers[0] == answers[1] == (grpc.StatusCode.NOT_FOUND, 'order N not found')
+        admin = (('authorization', callers['admin']),)
+        after = shop.orders.GetOrder(orders_pb2.GetOrderRequest(id=order.id), metadata=admin)
+        assert after.status == orders_pb2.Order.PENDING
+        product = shop.products.GetProduct(products_pb2.GetProductRequest(id=shop.product_id))
+        ann = (('authorization', callers['customer A']),)
+        cancelled = shop.orders.CancelOrder(orders_pb2.CancelOrderRequest(id=order.id), metadata=ann)
+        assert cancelled.status == orders_pb2.Order.CANCELLED
+        restored = shop.products.GetProduct(products_pb2.GetProductRequest(id=shop.product_id))
+        assert restored.stock_quantity == product.stock_quantity + 1
+    finally:
+        shop.close()
+
+
+def test_a_service_says_at_start_whether_it_checks_tokens(secure_system, system):
+    warning = 'authentication is off'
+    for name in ('products', 'orders'):
+        assert warning not in secure_system.processes[name].log()
+        assert warning in system.processes[name].log()
