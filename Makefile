@@ -14,7 +14,7 @@ BUF := build/tools/node_modules/.bin/buf
 # Where googleapis-common-protos keeps google/api and google/rpc .proto files.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.rpc.status_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[2])')
 
-.PHONY: all install run test lint bench sample-data clean
+.PHONY: all install run run-secure test lint bench sample-data clean
 
 all: $(GENERATED) $(DESCRIPTOR) $(ENVOY_CONFIG)
 
@@ -44,6 +44,15 @@ $(ENVOY_CONFIG): envoy/envoy.yaml $(DESCRIPTOR) $(INSTALLED)
 
 run: all
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
+
+# As `run`, with tokens checked: a local signing key in data/auth (made once), an admin and a customer token printed
+# with a curl and a grpcurl line. Orders signs its own service tokens with the same key.
+AUTH_DIR := data/auth
+run-secure: all
+	$(PY) -m services.tokens keys --dir $(AUTH_DIR) --if-missing
+	$(PY) -m services.tokens local --dir $(AUTH_DIR)
+	AUTH_JWKS=$(AUTH_DIR)/jwks.json ORDERS_SERVICE_KEY=$(AUTH_DIR)/signing-key.json \
+		PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
 
 # The whole suite twice: on SQLite, then on a throwaway PostgreSQL server (skipped, saying so, where
 # PostgreSQL is not installed; ECOMMERCE_REQUIRE_POSTGRES=1 makes that a failure, as in CI).

@@ -59,11 +59,12 @@ def _details(status):
 class Service:
     """One service's stub: every call carries the deadline, and a failure becomes a CommandFailed."""
 
-    def __init__(self, name, address, stub_class, timeout, where_set):
+    def __init__(self, name, address, stub_class, timeout, where_set, token=''):
         self.name = name
         self.address = address
         self.timeout = timeout
         self._where_set = where_set  # the flag and variable that choose the address, for the unreachable message
+        self._metadata = (('authorization', f'Bearer {token}'),) if token else None
         self._channel = grpc.insecure_channel(address)
         self._stub = stub_class(self._channel)
 
@@ -72,7 +73,7 @@ class Service:
 
         def call(request, timeout=None):
             try:
-                return rpc(request, timeout=timeout or self.timeout)
+                return rpc(request, timeout=timeout or self.timeout, metadata=self._metadata)
             except grpc.RpcError as error:
                 raise self.failure(error, timeout or self.timeout) from None
         return call
@@ -89,6 +90,8 @@ class Service:
                                  UNREACHABLE)
         violations, metadata = _details(status)
         text = ': '.join(violations[0]) if len(violations) == 1 else error.details()
+        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            text += ' (the token comes from --token or ECOMMERCE_TOKEN)'
         return CommandFailed([f'{text} ({code.name})'], REFUSED if code in CLIENT_MISTAKES else UNREACHABLE,
                              violations, metadata)
 
@@ -99,11 +102,11 @@ class Service:
 class Connection:
     """Both services, as the global options name them."""
 
-    def __init__(self, products_address, orders_address, timeout):
+    def __init__(self, products_address, orders_address, timeout, token=''):
         self.products = Service('Products', products_address, products_pb2_grpc.ProductServiceStub, timeout,
-                                '--products-address or PRODUCTS_ADDRESS')
+                                '--products-address or PRODUCTS_ADDRESS', token)
         self.orders = Service('Orders', orders_address, orders_pb2_grpc.OrderServiceStub, timeout,
-                              '--orders-address or ORDERS_ADDRESS')
+                              '--orders-address or ORDERS_ADDRESS', token)
 
     def close(self):
         self.products.close()

@@ -55,8 +55,11 @@ def connect(ctx: typer.Context,
             = settings.ORDERS_ADDRESS,
             timeout: Annotated[float, typer.Option(min=0.1, help='Seconds each call may take (an import: per '
                                                                   '1,000 rows).')] = 10.0,
+            token: Annotated[str, typer.Option(envvar='ECOMMERCE_TOKEN', show_default=False,
+                                               help='A bearer token (JWT) for services that check them; prefer '
+                                                    'the variable, which other users cannot see.')] = '',
             json_output: JsonFlag = False):
     """Connect to the services named by the options (or the environment, or the servers' own defaults)."""
-    connection = Connection(products_address, orders_address, timeout)
+    connection = Connection(products_address, orders_address, timeout, token)
     ctx.call_on_close(connection.close)
     ctx.obj = Session(connection, json_output)

@@ -35,7 +35,7 @@ MIN_SECRET_BYTES = 32
 VERIFIED_TOKENS_KEPT = 4096
 AUTHORIZATION_HEADER = 'authorization'
 
-MISSING_TOKEN = 'this call needs a bearer token (authorization: Bearer <JWT>)'
+MISSING_TOKEN = 'this call needs a bearer token: an authorization header of Bearer and a JWT'
 # Says nothing of why (expired, unknown key, bad signature): that would help someone forging one.
 INVALID_TOKEN = 'the bearer token is not valid'
 NOT_ALLOWED = 'the caller may not make this call'

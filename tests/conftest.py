@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 # The benchmark starts the system the same way: one copy of the process plumbing, in bench/processes.py.
 from bench.processes import run_sql, running_system, start_service
 from cli.main import app as ecommerce_app
+from services import tokens
 from services.orders.service import create_server as create_orders_server
 from services.products.service import create_server as create_products_server
 from storage import orders as orders_storage
@@ -230,4 +231,21 @@ def system(tmp_path_factory, new_database):
     """Products, Orders and the real Envoy as subprocesses on free ports (bench.processes.System), stopped at the
     end."""
     with running_system(tmp_path_factory.mktemp('system'), new_database('products'), new_database('orders')) as running:
+        yield running
+
+
+@pytest.fixture(scope='session')
+def auth_keys(tmp_path_factory):
+    """A folder with a JWKS (jwks.json) and the private key that signs for it (signing-key.json)."""
+    folder = tmp_path_factory.mktemp('auth')
+    tokens.new_key(folder)
+    return folder
+
+
+@pytest.fixture(scope='module')
+def secure_system(tmp_path_factory, new_database, auth_keys):
+    """The whole system as `system`, with both services checking tokens against auth_keys' JWKS."""
+    env = {'AUTH_JWKS': str(auth_keys / tokens.JWKS), 'ORDERS_SERVICE_KEY': str(auth_keys / tokens.SIGNING_KEY)}
+    with running_system(tmp_path_factory.mktemp('secure'), new_database('products'), new_database('orders'),
+                        env=env) as running:
         yield running

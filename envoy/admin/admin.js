@@ -30,12 +30,20 @@ function violationsOf(status) {
   return parsed ? [{field: parsed[1].split('.').pop(), description: parsed[2]}] : [];
 }
 
+// The bearer token the operator gave (shops that check tokens need an admin's), kept for this tab only.
+const TOKEN_KEY = 'shop-admin-token';
+
+function authorization() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? {authorization: `Bearer ${token}`} : {};
+}
+
 async function api(method, path, body) {
   let response;
   try {
     response = await fetch(path, {
       method,
-      headers: body === undefined ? {} : {'content-type': 'application/json'},
+      headers: {...authorization(), ...(body === undefined ? {} : {'content-type': 'application/json'})},
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
     });
@@ -594,7 +602,7 @@ class OrderWatch {
 
   async read(signal, filters, position, onMessage) {
     const path = `/api/orders/watch${query({...filters, after_event_id: position.after})}`;
-    const response = await fetch(path, {signal, cache: 'no-store'});
+    const response = await fetch(path, {signal, cache: 'no-store', headers: authorization()});
     if (!response.ok) throw new ApiError(`The watch was answered HTTP ${response.status}.`);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let pending = '';
@@ -670,6 +678,23 @@ function ordersView(section) {
 
 // --- the views and the address bar --------------------------------------------------------------------------
 
+/** The token form: a token given replaces the one before, an empty one forgets it; the view shown reloads. */
+function tokenForm(reload) {
+  const form = document.getElementById('token-form');
+  const state = document.getElementById('token-state');
+  const said = () => { state.textContent = sessionStorage.getItem(TOKEN_KEY) ? 'token set' : 'no token'; };
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const token = form.elements.token.value.trim().replace(/^Bearer\s+/i, '');
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+    form.elements.token.value = '';
+    said();
+    reload();
+  });
+  said();
+}
+
 function main() {
   const dialog = new ProductDialog(document.getElementById('product-dialog'));
   const dialogs = {dialog, movements: new MovementsDialog(document.getElementById('movements-dialog'))};
@@ -696,6 +721,7 @@ function main() {
   };
   const named = () => (Object.hasOwn(views, location.hash.slice(1)) ? location.hash.slice(1) : null);
   window.addEventListener('hashchange', () => { if (named()) show(named()); });
+  tokenForm(() => show(named() || 'products'));
   show(named() || 'products');
 }
 

@@ -8,12 +8,20 @@ import pytest
 from ecommerce.orders.v1 import orders_pb2
 from ecommerce.products.v1 import products_pb2
 from google.protobuf import json_format
+from typer.testing import CliRunner
 
+from cli.api import REFUSED
+from cli.main import app as ecommerce_app
+from services import auth
+from services.products.service import create_server as create_products_server
+from storage import products as products_storage
 from tests.cli_results import one_line_error, succeeded
 from tests.conftest import new_product
+from tests.servers import serving
 
 Product = products_pb2.Product
 Order = orders_pb2.Order
+SECRET = 'a shared secret long enough for HS256!'
 
 
 def table_rows(text):
@@ -262,3 +270,25 @@ def test_an_unreachable_service_is_one_line_naming_its_address_and_exit_status_3
                                                                                  command):
     line = one_line_error(ecommerce(f'--{service}-address', closed_address, *command), 3)
     assert line.startswith(f'error: cannot reach the {service.capitalize()} service at {closed_address} ')
+
+
+@pytest.fixture
+def secured_products(database_url):
+    """A Products server that checks tokens signed with SECRET, and an admin token."""
+    gate = auth.Gate(auth.TokenVerifier.from_config(secret=SECRET))
+    with serving(create_products_server('127.0.0.1:0', database_url('products'), gate=gate)) as (_server, port, _):
+        yield f'127.0.0.1:{port}', auth.TokenIssuer.from_config(secret=SECRET).issue([auth.ADMIN])
+    products_storage.database.close_all()
+
+
+def test_the_token_option_and_variable_carry_the_callers_token(secured_products):
+    address, admin = secured_products
+    command = ['--products-address', address, 'products', 'create', '--name', 'Lamp', '--price', '19.90',
+               '--stock', '3', '--category', 'home']
+    without = CliRunner().invoke(ecommerce_app, command)
+    assert without.exit_code == REFUSED
+    assert 'needs a bearer token' in without.stderr and 'ECOMMERCE_TOKEN' in without.stderr
+    assert CliRunner().invoke(ecommerce_app, ['--token', admin, *command]).exit_code == 0
+    assert CliRunner().invoke(ecommerce_app, command, env={'ECOMMERCE_TOKEN': admin}).exit_code == 0
+    listed = CliRunner().invoke(ecommerce_app, ['--products-address', address, '--json', 'products', 'list'])
+    assert [product['name'] for product in json.loads(listed.stdout)['products']] == ['Lamp', 'Lamp']

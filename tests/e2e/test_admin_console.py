@@ -14,11 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 import grpc
 import pytest
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
+from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 from google.protobuf import json_format
 from playwright.sync_api import expect, sync_playwright
 
 from bench.processes import start_envoy
 from scripts.debian import ensure_command
+from services import auth, tokens
 from services.gateway import ADMIN_CONSOLE
 from tests.e2e.clients import ROOT, RestClient
 from tests.e2e.test_rest import (
@@ -589,3 +591,31 @@ def test_a_products_stock_movements_show_what_orders_and_edits_did_and_add_up_to
 
     dialog.get_by_role('button', name='Close').click()
     expect(dialog).to_be_hidden()
+
+
+# --- tokens ----------------------------------------------------------------------------------------------------
+
+def test_where_tokens_are_checked_the_console_sends_the_one_it_is_given(browser, secure_system, auth_keys):
+    issuer = auth.TokenIssuer.from_config(auth_keys / tokens.SIGNING_KEY)
+    admin = (('authorization', f'Bearer {issuer.issue([auth.ADMIN])}'),)
+    with grpc.insecure_channel(secure_system.products) as channel:
+        product = products_pb2_grpc.ProductServiceStub(channel).CreateProduct(products_pb2.CreateProductRequest(
+            product=products_pb2.Product(name='Lamp', price='19.90', stock_quantity=5,
+                                         category=products_pb2.Product.HOME)), metadata=admin)
+    with grpc.insecure_channel(secure_system.orders) as channel:
+        order = orders_pb2_grpc.OrderServiceStub(channel).CreateOrder(orders_pb2.CreateOrderRequest(
+            customer_name='Ann', customer_email='ann@example.com', shipping_address='1 Road',
+            items=[orders_pb2.OrderItemRequest(product_id=product.id, quantity=1)]), metadata=admin)
+    with open_console(browser, secure_system.gateway) as page:
+        orders = open_view(page, 'Orders')
+        expect(orders.locator('form.filters .form-error')).to_contain_text('needs a bearer token')
+        form = page.get_by_role('form', name='Access token')
+        form.get_by_label('Token').fill(f'Bearer {issuer.issue([auth.ADMIN])}')
+        form.get_by_role('button', name='Use').click()
+        expect(form.get_by_role('status')).to_have_text('token set')
+        expect(order_row(orders, order.id)).to_be_visible()
+        expect(watch_state(orders)).to_have_text('Live')
+        # A customer's token is not enough for the console's listing of every order.
+        form.get_by_label('Token').fill(issuer.issue([auth.CUSTOMER], email='ann@example.com'))
+        form.get_by_role('button', name='Use').click()
+        expect(orders.locator('form.filters .form-error')).to_contain_text('may not make this call')

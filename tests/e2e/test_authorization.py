@@ -11,7 +11,6 @@ import pytest
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
-from bench.processes import running_system
 from services import auth, tokens
 from tests.tokens import bad_tokens_for
 
@@ -55,24 +54,9 @@ INTERNAL = ('ReserveStock', 'ReleaseStock')
 
 
 @pytest.fixture(scope='module')
-def keys(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('auth')
-    tokens.new_key(folder)
-    return folder
-
-
-@pytest.fixture(scope='module')
-def secure_system(tmp_path_factory, new_database, keys):
-    env = {'AUTH_JWKS': str(keys / tokens.JWKS), 'ORDERS_SERVICE_KEY': str(keys / tokens.SIGNING_KEY)}
-    with running_system(tmp_path_factory.mktemp('secure'), new_database('products'), new_database('orders'),
-                        env=env) as running:
-        yield running
-
-
-@pytest.fixture(scope='module')
-def callers(keys, tmp_path_factory):
+def callers(auth_keys, tmp_path_factory):
     """{caller: the authorization header's value, or None}."""
-    issuer = auth.TokenIssuer.from_config(keys / tokens.SIGNING_KEY)
+    issuer = auth.TokenIssuer.from_config(auth_keys / tokens.SIGNING_KEY)
     good = {'anonymous': None,
             'customer A': issuer.issue([auth.CUSTOMER], email=ANN),
             'customer B': issuer.issue([auth.CUSTOMER], email=BOB),
