@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import jwt
 
+from services import request_context
 from services.errors import PermissionDenied, Unauthenticated
 
 log = logging.getLogger('services')
@@ -43,9 +44,16 @@ NOT_ALLOWED = 'the caller may not make this call'
 
 @dataclass(frozen=True)
 class Caller:
-    """Who makes the call being served: their roles and, for a customer, their email address (lower case)."""
+    """Who makes the call being served: their roles, the token's subject (`sub`) and, for a customer, their email
+    address (lower case)."""
     roles: frozenset
     email: str = ''
+    subject: str = ''
+
+    @property
+    def actor(self):
+        """How the audit trail names them: the token's subject, else a customer's email."""
+        return self.subject or self.email
 
     @property
     def own_orders_only(self):
@@ -153,10 +161,14 @@ class Gate:
         Unauthenticated or PermissionDenied. `request`: the single request of the call (None for a stream of them)."""
         if self.verifier is None:
             _caller.set(ANYONE_AT_ALL)
+            request_context.act_for('')
             return
         token = bearer_token(metadata)
         caller = self.verifier.caller(token) if token is not None else ANONYMOUS_CALLER
         _caller.set(caller)
+        acting_for = SERVICE in caller.roles and next(
+            (value for key, value in metadata or () if key == request_context.ACTOR_HEADER), '')
+        request_context.act_for(acting_for or caller.actor)
         access = access_for(method)
         allowed = access.roles & caller.roles
         if not allowed:
@@ -231,7 +243,9 @@ def caller_of(claims):
     email = claims.get('email', '')
     if CUSTOMER in known and not (isinstance(email, str) and email.strip()):  # a customer must say who they are
         raise Unauthenticated(INVALID_TOKEN)
-    return Caller(known, email.strip().lower() if CUSTOMER in known else '')
+    subject = claims.get('sub', '')
+    return Caller(known, email.strip().lower() if CUSTOMER in known else '',
+                  subject if isinstance(subject, str) else '')
 
 
 def read_jwks(path):

@@ -1,13 +1,18 @@
-"""The request id of the call being served: set by the interceptor for each call (from the x-request-id header that
-Envoy adds or a client sends, else a new one), read where a change is recorded (order events, stock movements) and
-passed on to Products, so one id ties a change to the call that made it in both services."""
+"""The request id of the call being served and who it acts for: set by the interceptor for each call (the id from
+the x-request-id header that Envoy adds or a client sends, else a new one; the actor by services.auth), read where a
+change is recorded (order events, stock movements) and passed on to Products, so that one id ties a change to the
+call that made it, and to the person it was made for, in both services."""
 import contextvars
 import uuid
 
 REQUEST_ID_HEADER = 'x-request-id'
 MAX_REQUEST_ID_LENGTH = 100
+# Who a service's call acts for (Orders reserving stock for a customer's order): trusted from services only.
+ACTOR_HEADER = 'x-ecommerce-actor'
+MAX_ACTOR_LENGTH = 200
 
 _request_id = contextvars.ContextVar('request_id', default='')
+_actor = contextvars.ContextVar('actor', default='')
 
 
 def start_request(metadata):
@@ -21,3 +26,13 @@ def start_request(metadata):
 def current_request_id():
     """The id of the call being served; '' outside a call (a recovery pass)."""
     return _request_id.get()
+
+
+def act_for(actor):
+    """Record the call being served as made by (or for) `actor`: a token's subject or a customer's email."""
+    _actor.set(actor[:MAX_ACTOR_LENGTH] if actor.isprintable() else '')
+
+
+def current_actor():
+    """Who the call being served acts for; '' when tokens are not checked, or outside a call."""
+    return _actor.get()

@@ -69,6 +69,9 @@ class OrderEvent(OrdersModel):
     from_status = peewee.CharField(max_length=20)  # '' for the placement
     to_status = peewee.CharField(max_length=20)
     request_id = peewee.CharField(max_length=100)
+    # Who made the change, or the customer it was made for: the token's subject or email ('' or NULL when tokens
+    # are not checked; NULL in rows older than the column).
+    actor = peewee.CharField(max_length=200, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
 
     class Meta:

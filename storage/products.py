@@ -82,6 +82,8 @@ class StockMovement(ProductsModel):
     reason = peewee.CharField(max_length=10)
     reservation_id = peewee.CharField(max_length=100, null=True)
     request_id = peewee.CharField(max_length=100)
+    # Who moved the stock, or the customer whose order did (Orders passes it on): as OrderEvent.actor.
+    actor = peewee.CharField(max_length=200, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
 
     class Meta:

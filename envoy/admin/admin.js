@@ -486,7 +486,7 @@ async function allPages(path, key) {
 function eventRow(event) {
   const row = fromTemplate('event-row');
   const from = event.from_status === 'STATUS_UNSPECIFIED' ? 'placed' : lower(event.from_status);
-  fill(row, {change: `${from} → ${lower(event.to_status)}`, request: event.request_id});
+  fill(row, {change: `${from} → ${lower(event.to_status)}`, request: event.request_id, by: event.actor});
   setTime(row.querySelector('[data-cell="time"]'), event.time, 'medium');
   return row;
 }
@@ -511,7 +511,7 @@ function movementRow(movement) {
   const row = fromTemplate('movement-row');
   fill(row, {reason: lower(movement.reason), delta: movement.delta > 0 ? `+${movement.delta}` : `−${-movement.delta}`,
     stock: `${movement.stock_before} → ${movement.stock_after}`, reservation: movement.reservation_id,
-    request: movement.request_id});
+    request: movement.request_id, by: movement.actor});
   setTime(row.querySelector('[data-cell="time"]'), movement.time, 'medium');
   return row;
 }

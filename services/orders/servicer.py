@@ -46,7 +46,7 @@ def order_message(record):
 
 def event_message(event):
     message = orders_pb2.OrderEvent(
-        id=event.id, order_id=event.order_id, request_id=event.request_id or '',
+        id=event.id, order_id=event.order_id, request_id=event.request_id or '', actor=event.actor or '',
         from_status=Status.Value(event.from_status.upper()) if event.from_status else Status.STATUS_UNSPECIFIED,
         to_status=Status.Value(event.to_status.upper()) if event.to_status else Status.STATUS_UNSPECIFIED)
     if event.created_at:

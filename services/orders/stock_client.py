@@ -9,7 +9,7 @@ from grpc_status import rpc_status
 
 from services.auth import AUTHORIZATION_HEADER
 from services.errors import FailedPrecondition, InsufficientStock, ProductNotFound, Unavailable
-from services.request_context import REQUEST_ID_HEADER, current_request_id
+from services.request_context import ACTOR_HEADER, REQUEST_ID_HEADER, current_actor, current_request_id
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,13 @@ class StockClient:
             raise _domain_error(error) from None
 
     def _metadata(self):
-        """The call's request id, passed on so that Products records its stock movements under it too, and the
-        service token."""
+        """The call's request id and actor, passed on so that Products records its stock movements under them too,
+        and the service token."""
         metadata = []
         if request_id := current_request_id():
             metadata.append((REQUEST_ID_HEADER, request_id))
+        if actor := current_actor():
+            metadata.append((ACTOR_HEADER, actor))
         if self._issuer:
             metadata.append((AUTHORIZATION_HEADER, f'Bearer {self._issuer.service_token()}'))
         return tuple(metadata) or None

@@ -20,7 +20,7 @@ import peewee
 
 from services.errors import FailedPrecondition, InvalidArgument, NotFound, ProductNotFound, Unavailable
 from services.orders import rules
-from services.request_context import current_request_id
+from services.request_context import current_actor, current_request_id
 from storage.database import Prepared, PreparedInsert, keyset_page, lock_sequence, utcnow
 from storage.orders import Order, OrderEvent, OrderItem, database
 
@@ -282,7 +282,7 @@ def _with_items(orders):
 
 def _record_event(order_id, from_status, to_status, now):
     _NEW_EVENT(order_id=order_id, from_status=from_status, to_status=to_status,
-               request_id=current_request_id(), created_at=now)
+               request_id=current_request_id(), actor=current_actor(), created_at=now)
 
 
 def _earlier_or_new(fields):

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import peewee
 
 from services.errors import AlreadyExists, FailedPrecondition, InsufficientStock, ProductNotFound
-from services.request_context import current_request_id
+from services.request_context import current_actor, current_request_id
 from storage import catalog_index
 from storage.database import Prepared, PreparedInsert, keyset_page, utcnow
 from storage.products import Product, StockMovement, StockReservation, StockReservationLine, database
@@ -97,7 +97,8 @@ _NEW_MOVEMENT = PreparedInsert(StockMovement)
 
 def _record_movement(product_id, delta, stock_after, reason, reservation_id=None):
     _NEW_MOVEMENT(product_id=product_id, delta=delta, stock_after=stock_after, reason=reason,
-                  reservation_id=reservation_id, request_id=current_request_id(), created_at=utcnow())
+                  reservation_id=reservation_id, request_id=current_request_id(), actor=current_actor(),
+                  created_at=utcnow())
 
 
 def delete_product(product_id):

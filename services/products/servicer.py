@@ -41,7 +41,7 @@ def movement_message(movement):
         id=movement.id, product_id=movement.product_id, delta=movement.delta,
         stock_before=movement.stock_after - movement.delta, stock_after=movement.stock_after,
         reason=products_pb2.StockMovement.Reason.Value(movement.reason.upper()),
-        reservation_id=movement.reservation_id or '', request_id=movement.request_id)
+        reservation_id=movement.reservation_id or '', request_id=movement.request_id, actor=movement.actor or '')
     message.time.FromDatetime(movement.created_at)
     return message
 

@@ -502,9 +502,9 @@ def test_an_orders_history_lists_its_changes_newest_first_with_their_request_ids
     expect(history).to_have_count(3)
     events = events_of(api, order['id'])
     assert [cells(event) | {'time': ''} for event in history.all()] == [
-        {'time': '', 'change': 'processing → cancelled', 'request': cancelled_by},
-        {'time': '', 'change': 'pending → processing', 'request': advanced_by},
-        {'time': '', 'change': 'placed → pending', 'request': events[2]['request_id']}]
+        {'time': '', 'change': 'processing → cancelled', 'request': cancelled_by, 'by': ''},
+        {'time': '', 'change': 'pending → processing', 'request': advanced_by, 'by': ''},
+        {'time': '', 'change': 'placed → pending', 'request': events[2]['request_id'], 'by': ''}]
     assert [event.locator('time').get_attribute('datetime') for event in history.all()] == [
         event['time'] for event in events]
     screenshot(console, 'order-history')

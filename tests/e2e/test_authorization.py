@@ -260,3 +260,28 @@ def test_a_service_says_at_start_whether_it_checks_tokens(secure_system, system)
     for name in ('products', 'orders'):
         assert warning not in secure_system.processes[name].log()
         assert warning in system.processes[name].log()
+
+
+def test_the_history_names_who_made_each_change_and_the_customer_an_orders_stock_moved_for(
+        secure_system, auth_keys):
+    issuer = auth.TokenIssuer.from_config(auth_keys / tokens.SIGNING_KEY)
+    admin = (('authorization', f'Bearer {issuer.issue([auth.ADMIN], subject="ops-jane")}'),)
+    ann = (('authorization', f'Bearer {issuer.issue([auth.CUSTOMER], email=ANN)}'),)
+    # A service token naming someone else: only Orders' own calls may say whom they act for.
+    forged_actor = (*ann, ('x-ecommerce-actor', 'ops-jane'))
+    shop = Shop(secure_system, admin[0][1])
+    try:
+        order = shop.orders.CreateOrder(order_request(shop.product_id, ANN), metadata=forged_actor)
+        shop.orders.UpdateOrderStatus(orders_pb2.UpdateOrderStatusRequest(
+            id=order.id, status=orders_pb2.Order.PROCESSING), metadata=admin)
+        shop.orders.CancelOrder(orders_pb2.CancelOrderRequest(id=order.id), metadata=admin)
+        events = shop.orders.ListOrderEvents(orders_pb2.ListOrderEventsRequest(order_id=order.id), metadata=ann)
+        assert [(orders_pb2.Order.Status.Name(event.to_status), event.actor) for event in events.events] == [
+            ('CANCELLED', 'ops-jane'), ('PROCESSING', 'ops-jane'), ('PENDING', ANN)]
+        movements = shop.products.ListStockMovements(products_pb2.ListStockMovementsRequest(
+            product_id=shop.product_id), metadata=admin).movements
+        by_reason = {products_pb2.StockMovement.Reason.Name(movement.reason): movement.actor
+                     for movement in movements if movement.reservation_id}
+        assert by_reason == {'RESERVED': ANN, 'RELEASED': 'ops-jane'}
+    finally:
+        shop.close()
