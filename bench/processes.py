@@ -140,10 +140,11 @@ class Usage:
 
 def start_service(name, database_url, folder, extra_args=(), address='127.0.0.1:0', env=None, timeout=STARTUP_S):
     """python -m services.NAME on `address` (by default a free port, read back from its log), its metrics on a free
-    port too (process.wait_for_port(message='metrics') reads it back); returns (process, address)."""
+    port too (process.wait_for_port(message='metrics') reads it back); returns (process, address). Its temporary
+    files go to `folder`: a service killed with SIGKILL cannot remove its metrics directory itself."""
     process = Process(name, [sys.executable, '-m', f'services.{name}', '--address', address,
                              '--database-url', database_url, '--metrics-address', '127.0.0.1:0', *extra_args],
-                      Path(folder) / f'{name}-{uuid.uuid4().hex[:6]}.log', env)
+                      Path(folder) / f'{name}-{uuid.uuid4().hex[:6]}.log', {'TMPDIR': str(folder), **(env or {})})
     try:
         return process, f'127.0.0.1:{process.wait_for_port(timeout)}'
     except Exception:
