@@ -53,12 +53,12 @@ class Process:
             log.seek(offset)
             return log.read().decode(errors='replace')
 
-    def wait_for_port(self, timeout=60):
-        """The port a service reported in its 'serving' log line."""
+    def wait_for_port(self, timeout=60, message='serving'):
+        """The port a service reported in its 'serving' log line (its metrics endpoint's: message='metrics')."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in self.log().splitlines():
-                if line.startswith('{') and '"serving"' in line:
+                if line.startswith('{') and f'"{message}"' in line:
                     return json.loads(line)['port']
             if self.popen.poll() is not None:
                 break
@@ -139,11 +139,12 @@ class Usage:
 # --- starting the system ----------------------------------------------------------------------------------
 
 def start_service(name, database_url, folder, extra_args=(), address='127.0.0.1:0', env=None, timeout=STARTUP_S):
-    """python -m services.NAME on `address` (by default a free port, read back from its log); returns
-    (process, address)."""
+    """python -m services.NAME on `address` (by default a free port, read back from its log), its metrics on a free
+    port too (process.wait_for_port(message='metrics') reads it back); returns (process, address). Its temporary
+    files go to `folder`: a service killed with SIGKILL cannot remove its metrics directory itself."""
     process = Process(name, [sys.executable, '-m', f'services.{name}', '--address', address,
-                             '--database-url', database_url, *extra_args],
-                      Path(folder) / f'{name}-{uuid.uuid4().hex[:6]}.log', env)
+                             '--database-url', database_url, '--metrics-address', '127.0.0.1:0', *extra_args],
+                      Path(folder) / f'{name}-{uuid.uuid4().hex[:6]}.log', {'TMPDIR': str(folder), **(env or {})})
     try:
         return process, f'127.0.0.1:{process.wait_for_port(timeout)}'
     except Exception:

@@ -1,4 +1,4 @@
-"""Server plumbing shared by both services: logging, error mapping, health, reflection, shutdown."""
+"""Server plumbing shared by both services: logging, metrics, error mapping, health, reflection, shutdown."""
 import asyncio
 import contextlib
 import contextvars
@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from playhouse.pool import MaxConnectionsExceeded
 
-from services import auth, errors, request_context
+from services import auth, errors, metrics, request_context
 from services.settings import (
     DATABASE_THREADS,
     KEEPALIVE_TIME_MS,
@@ -187,11 +187,13 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
     def _wrap(self, method, handler):
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._streaming(method, handler.unary_stream, self._gate),
+                self._streaming(method, handler.unary_stream, self._gate,
+                                metrics.calls().for_method(method, 'server_stream')),
                 request_deserializer=lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
         behaviour = handler.unary_unary or handler.stream_unary
         readable = _readable_stream if handler.stream_unary else _readable
+        recorded = metrics.calls().for_method(method, 'client_stream' if handler.stream_unary else 'unary')
         if inspect.iscoroutinefunction(behaviour):
             call = behaviour
         else:
@@ -202,7 +204,7 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
         streamed = handler.stream_unary is not None
 
         async def handle(request, context):
-            async with _Served(method, context) as served:
+            async with _Served(method, context, recorded) as served:
                 gate.admit(method, served.metadata, None if streamed else request)
                 return await call(readable(request), context)
 
@@ -212,9 +214,9 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
                             response_serializer=handler.response_serializer)
 
     @staticmethod
-    def _streaming(method, behaviour, gate):
+    def _streaming(method, behaviour, gate, recorded):
         async def handle(request, context):
-            async with _Served(method, context) as served:
+            async with _Served(method, context, recorded) as served:
                 gate.admit(method, served.metadata, request)
                 # The responses are closed here whatever happens, so that a watch's own cleanup runs as soon as its
                 # client goes.
@@ -225,18 +227,21 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
 
 
 class _Served:
-    """Around one call: its request id, the status that an exception ending it becomes, and its log line."""
-    __slots__ = ('_code', '_context', '_method', '_peer', '_request_id', '_started', 'metadata')
+    """Around one call: its request id, the status that an exception ending it becomes, its log line and its metrics
+    (`recorded`, the method's services.metrics.MethodMetrics)."""
+    __slots__ = ('_code', '_context', '_method', '_peer', '_recorded', '_request_id', '_started', 'metadata')
 
-    def __init__(self, method, context):
+    def __init__(self, method, context, recorded):
         self._method = method
         self._context = context
+        self._recorded = recorded
         # Read now: grpc.aio crashes the process (SIGSEGV) on peer() once a cancelled call is gone.
         self._peer = context.peer()
         self._started = time.perf_counter()
         self._code = grpc.StatusCode.OK
         self.metadata = context.invocation_metadata()
         self._request_id = request_context.start_request(self.metadata)
+        recorded.started()
 
     async def __aenter__(self):
         return self
@@ -252,9 +257,11 @@ class _Served:
                 self._code = status.code
                 await self._context.abort_with_status(status)
         finally:
+            seconds = time.perf_counter() - self._started
+            self._recorded.finished(self._code, seconds)
             log.info('rpc', extra={'fields': {
                 'method': self._method, 'code': self._code.name, 'peer': self._peer,
-                'request_id': self._request_id, 'duration_ms': round((time.perf_counter() - self._started) * 1000, 2)}})
+                'request_id': self._request_id, 'duration_ms': round(seconds * 1000, 2)}})
 
 
 def _readable(request):

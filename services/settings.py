@@ -6,6 +6,10 @@ PRODUCTS_ADDRESS = '127.0.0.1:50051'
 ORDERS_ADDRESS = '127.0.0.1:50052'
 GATEWAY_ADDRESS = '127.0.0.1:8080'
 GATEWAY_ADMIN_ADDRESS = '127.0.0.1:9901'
+# Where each service serves its Prometheus metrics (http://HOST:PORT/metrics): loopback, like Envoy's admin, so that
+# only this machine reads them unless the operator says otherwise (the Kubernetes manifests do).
+PRODUCTS_METRICS_ADDRESS = '127.0.0.1:9461'
+ORDERS_METRICS_ADDRESS = '127.0.0.1:9462'
 PRODUCTS_DATABASE_URL = 'sqlite:///data/products.db'
 ORDERS_DATABASE_URL = 'sqlite:///data/orders.db'
 # The largest request either server reads (gRPC answers RESOURCE_EXHAUSTED above it) and the largest REST body Envoy
@@ -61,11 +65,14 @@ MAX_ERROR_DETAILS_BYTES = 4096
 DATABASE_THREADS = 0
 
 
-def service_parser(description, environ, prefix, address, database_url):
+def service_parser(description, environ, prefix, address, database_url, metrics_address):
     """Flags shared by both services; each falls back to PREFIX_NAME in `environ`, then to the default."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--address', default=environ.get(f'{prefix}_ADDRESS', address),
                         help=f'host:port to listen on (env {prefix}_ADDRESS, default %(default)s)')
+    parser.add_argument('--metrics-address', default=environ.get(f'{prefix}_METRICS_ADDRESS', metrics_address),
+                        help=f'host:port to serve Prometheus metrics on, at /metrics; port 0 picks a free one, '
+                             f'an empty value serves none (env {prefix}_METRICS_ADDRESS, default %(default)s)')
     parser.add_argument('--database-url', default=environ.get(f'{prefix}_DATABASE_URL', database_url),
                         help=f'sqlite:///path or postgresql://user:password@host/db '
                              f'(env {prefix}_DATABASE_URL, default %(default)s)')

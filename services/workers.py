@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 
-from services import server
+from services import metrics, server
 from storage.database import prepare_schema
 
 log = logging.getLogger('services')
@@ -39,8 +39,9 @@ def reserve_port(address):
     return f'{host}:{holder.getsockname()[1]}', holder
 
 
-def run(count, work):
-    """Run work() in `count` worker processes (in this process when count is 1); return an exit status."""
+def run(count, work, worker_exited=lambda pid: None):
+    """Run work() in `count` worker processes (in this process when count is 1); return an exit status.
+    worker_exited(pid) is called for each worker that ends."""
     if count <= 1:
         work()
         return 0
@@ -87,6 +88,7 @@ def run(count, work):
         started = workers.pop(pid, None)
         if started is None:
             continue
+        worker_exited(pid)
         code = os.waitstatus_to_exitcode(wait_status)
         if stopping or failure:
             failure = failure or (code if code > 0 else 0)
@@ -103,11 +105,13 @@ def run(count, work):
 
 def run_service(name, storage_module, args, start):
     """What both services do at start-up: make the schema once (on a new database the workers would all
-    create it at once), reserve the port, then run `args.workers` workers, each with its own event loop
-    serving what `await start(address)` returns, (grpc server, port, health, functions called when it begins
-    to stop, coroutine functions awaited once it stopped), until SIGTERM."""
+    create it at once), reserve the port, serve the metrics of every worker (services.metrics), then run
+    `args.workers` workers, each with its own event loop serving what `await start(address)` returns, (grpc
+    server, port, health, functions called when it begins to stop, coroutine functions awaited once it stopped),
+    until SIGTERM."""
     with server.exit_on_start_failure(name):
         prepare_schema(storage_module, args.database_url)
+        endpoint = metrics.MetricsEndpoint.start(name, args.metrics_address)
     address, _held = reserve_port(args.address)
 
     async def serve():
@@ -115,4 +119,8 @@ def run_service(name, storage_module, args, start):
             grpc_server, port, health, on_shutdown, on_stop = await start(address)
         await server.serve(grpc_server, health, args.grace, name, port, on_shutdown, on_stop)
 
-    sys.exit(run(args.workers, lambda: asyncio.run(serve())))
+    try:
+        status = run(args.workers, lambda: asyncio.run(serve()), endpoint.worker_exited)
+    finally:
+        endpoint.stop()
+    sys.exit(status)

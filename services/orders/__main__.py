@@ -10,7 +10,7 @@ from storage import orders as orders_storage
 def parser(environ):
     """The service's flags, each defaulting to its variable in `environ` (the Kubernetes manifests' test reads it)."""
     parser = settings.service_parser(__doc__, environ, 'ORDERS', settings.ORDERS_ADDRESS,
-                                     settings.ORDERS_DATABASE_URL)
+                                     settings.ORDERS_DATABASE_URL, settings.ORDERS_METRICS_ADDRESS)
     parser.add_argument('--products-address', default=environ.get('PRODUCTS_ADDRESS', settings.PRODUCTS_ADDRESS),
                         help='the Products service: host:port, or any gRPC target naming several replicas, '
                              'e.g. ipv4:10.0.0.1:50051,10.0.0.2:50051 or dns:///products:50051; calls are spread '

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import peewee
 
+from services import metrics
 from services.errors import FailedPrecondition, InvalidArgument, NotFound, ProductNotFound, Unavailable
 from services.orders import rules
 from services.request_context import current_actor, current_request_id
@@ -56,6 +57,7 @@ class OrderDesk:
         self._stock = stock
         self._steps = steps
         self._settle_wait = settle_wait  # how long a retry waits for an earlier try being undone
+        self._counted = metrics.orders()  # made now, so that its counters are scraped as 0 before the first order
 
     async def place(self, new_order):
         """Place the order, or, for a request_id already placed, return that order (its stock taken once)."""
@@ -90,6 +92,7 @@ class OrderDesk:
             if not await self._steps.run(_is_placed, order.id):
                 raise Unavailable(INTERRUPTED)
             return await self._steps.run(self.get, order.id)
+        self._counted.created.inc()
         return placed
 
     async def _intent(self, new_order):
@@ -197,6 +200,7 @@ class OrderDesk:
 
     async def _cancel(self, order_id):
         order = await self._steps.run(self._transition, order_id, 'cancelled', stock_state=Order.RELEASING)
+        self._counted.cancelled.inc()
         await self._release(order)
         return await self._steps.run(self.get, order_id)
 
@@ -226,12 +230,15 @@ class OrderDesk:
     async def recover(self, stale_after):
         """Finish what a crash or an outage left: placements older than `stale_after` (a timedelta)
         are undone, cancellations get their stock back. Returns how many orders it settled."""
-        settled = 0
         unfinished, releasing = await self._steps.run(_unfinished, utcnow() - stale_after)
+        undone = released = 0
         for order in unfinished:
-            settled += await self._abandon(order)
+            undone += await self._abandon(order)
         for order in releasing:
-            settled += await self._release(order)
+            released += await self._release(order)
+        self._counted.recovery_actions['placement_undone'].inc(undone)
+        self._counted.recovery_actions['cancellation_released'].inc(released)
+        settled = undone + released
         if settled:
             log.info('recovered orders', extra={'fields': {'settled': settled}})
         return settled

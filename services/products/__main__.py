@@ -9,7 +9,7 @@ from storage import products as products_storage
 def parser(environ):
     """The service's flags, each defaulting to its variable in `environ` (the Kubernetes manifests' test reads it)."""
     return settings.service_parser(__doc__, environ, 'PRODUCTS', settings.PRODUCTS_ADDRESS,
-                                   settings.PRODUCTS_DATABASE_URL)
+                                   settings.PRODUCTS_DATABASE_URL, settings.PRODUCTS_METRICS_ADDRESS)
 
 
 def main():

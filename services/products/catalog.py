@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 import peewee
 
+from services import metrics
 from services.errors import AlreadyExists, FailedPrecondition, InsufficientStock, ProductNotFound
 from services.request_context import current_actor, current_request_id
 from storage import catalog_index
@@ -154,10 +155,14 @@ def reserve_stock(reservation_id, lines):
                     for position, (product_id, quantity) in enumerate(lines)]
             for row in rows:
                 row.id = _NEW_RESERVATION_LINE(**row.__data__)
-            return rows
     except peewee.IntegrityError:
         # The id was used before (or by a concurrent call that committed first).
         return _replay_reservation(reservation_id, lines)
+    except InsufficientStock:
+        metrics.stock().reservations_refused.inc()
+        raise
+    metrics.stock().units_reserved.inc(sum(quantity for _, quantity in lines))
+    return rows
 
 
 def _take(product_id, quantity, reservation_id):
@@ -203,19 +208,29 @@ def release_stock(reservation_id):
                            .where((StockReservation.reservation_id == reservation_id)
                                   & (StockReservation.state == StockReservation.RESERVED)).execute())
                 if flipped:
-                    lines = (StockReservationLine.select().join(StockReservation)
-                             .where(StockReservation.reservation_id == reservation_id)
-                             .order_by(StockReservationLine.product_id))
-                    for line in lines:
-                        # A deleted product's stock has nowhere to go back to.
-                        given_back = _GIVE_BACK.returned(line.quantity, line.product_id)
-                        if given_back:
-                            _record_movement(line.product_id, line.quantity, given_back[0][0],
-                                             StockMovement.RELEASED, reservation_id)
-                    return True
-                if not StockReservation.select().where(StockReservation.reservation_id == reservation_id).exists():
+                    units = _give_back(reservation_id)
+                elif not StockReservation.select().where(
+                        StockReservation.reservation_id == reservation_id).exists():
                     StockReservation.create(reservation_id=reservation_id, state=StockReservation.RELEASED)
-                return False
         except peewee.IntegrityError:
             continue
+        if flipped:
+            metrics.stock().units_released.inc(units)
+        return bool(flipped)
     return False
+
+
+def _give_back(reservation_id):
+    """Put a reservation's units back in stock and record it; return how many went back."""
+    units = 0
+    lines = (StockReservationLine.select().join(StockReservation)
+             .where(StockReservation.reservation_id == reservation_id)
+             .order_by(StockReservationLine.product_id))
+    for line in lines:
+        # A deleted product's stock has nowhere to go back to.
+        given_back = _GIVE_BACK.returned(line.quantity, line.product_id)
+        if given_back:
+            _record_movement(line.product_id, line.quantity, given_back[0][0], StockMovement.RELEASED,
+                             reservation_id)
+            units += line.quantity
+    return units

@@ -1,7 +1,7 @@
 """Assembles the Products server: storage bound to its database, servicer, shared plumbing."""
 from ecommerce.products.v1 import products_pb2_grpc
 
-from services import server
+from services import metrics, server
 from services.products.servicer import ProductServicer
 from services.settings import DATABASE_THREADS
 from storage import products as products_storage
@@ -12,5 +12,6 @@ async def create_server(address, database_url, threads=DATABASE_THREADS, tls=Non
     """Products server on `address` (port 0 picks one) over `database_url`, serving TLS with `tls` (a
     server.ServerTls) to the callers `gate` (an auth.Gate) admits; returns (server, port, health)."""
     steps = server.DatabaseSteps(bind(products_storage.database, database_url, products_storage.MODELS), threads)
+    metrics.stock()  # made now, so that its counters are scraped as 0 before the first reservation
     return await server.create_server(address, steps, [
         (products_pb2_grpc.add_ProductServiceServicer_to_server, ProductServicer(steps))], tls, gate)

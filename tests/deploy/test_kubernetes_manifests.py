@@ -27,8 +27,9 @@ KUBERNETES_VERSIONS = ['1.30.0', kubernetes_validate.latest_version()]
 # Each Deployment running a service: how it reads its settings, the name its health service reports, its
 # default address.
 SERVICES = {
-    'products': (products_main, ProductServicer.SERVICE_NAME, settings.PRODUCTS_ADDRESS),
-    'orders': (orders_main, OrderServicer.SERVICE_NAME, settings.ORDERS_ADDRESS),
+    'products': (products_main, ProductServicer.SERVICE_NAME, settings.PRODUCTS_ADDRESS,
+                 settings.PRODUCTS_METRICS_ADDRESS),
+    'orders': (orders_main, OrderServicer.SERVICE_NAME, settings.ORDERS_ADDRESS, settings.ORDERS_METRICS_ADDRESS),
 }
 
 
@@ -161,6 +162,17 @@ def test_the_service_listens_where_the_container_port_probes_and_services_point(
     service = resource('Service', name)
     assert service['spec']['type'] == 'ClusterIP'
     assert [container_port(container, each['targetPort']) for each in service['spec']['ports']] == [port]
+
+
+@pytest.mark.parametrize('name', SERVICES)
+def test_prometheus_finds_the_metrics_where_the_service_serves_them(name):
+    args, _ = service_settings(name)
+    host, port = split_address(args.metrics_address)
+    assert host == '0.0.0.0', 'on loopback Prometheus would not reach it'
+    assert port == split_address(SERVICES[name][3])[1] == container_port(only_container(name), 'metrics')
+    annotations = resource('Deployment', name)['spec']['template']['metadata']['annotations']
+    assert annotations == {'prometheus.io/scrape': 'true', 'prometheus.io/port': str(port),
+                           'prometheus.io/path': '/metrics'}
 
 
 @pytest.mark.parametrize('name', SERVICES)

@@ -10,19 +10,39 @@ from bench.processes import ROOT
 pytestmark = pytest.mark.e2e
 
 
-def start(*args):
-    return subprocess.run([sys.executable, '-m', *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+def start(module, *args):
+    """python -m module, its metrics on a free port unless `args` name another, until it exits."""
+    return subprocess.run([sys.executable, '-m', module, '--metrics-address', '127.0.0.1:0', *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def taken_port():
+    """A socket listening on a loopback port, which nothing else can take meanwhile."""
+    taken = socket.socket()
+    taken.bind(('127.0.0.1', 0))
+    taken.listen()
+    return taken
 
 
 def test_a_port_in_use_is_reported_in_one_line(tmp_path):
-    with socket.socket() as taken:
-        taken.bind(('127.0.0.1', 0))
-        taken.listen()
+    with taken_port() as taken:
         port = taken.getsockname()[1]
         result = start('services.products', '--address', f'127.0.0.1:{port}',
                        '--database-url', f'sqlite:///{tmp_path}/products.db')
     assert result.returncode == 1
     assert f'cannot listen on 127.0.0.1:{port}' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('service', ['products', 'orders'])
+def test_a_metrics_port_in_use_is_reported_in_one_line(tmp_path, service):
+    with taken_port() as taken:
+        port = taken.getsockname()[1]
+        result = start(f'services.{service}', '--address', '127.0.0.1:0', '--metrics-address', f'127.0.0.1:{port}',
+                       '--database-url', f'sqlite:///{tmp_path}/{service}.db')
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if 'cannot start' in line]
+    assert len(errors) == 1 and f'cannot serve metrics on 127.0.0.1:{port}' in errors[0], result.stderr
     assert 'Traceback' not in result.stderr
 
 

@@ -26,6 +26,7 @@ from storage.database import utcnow
 from storage.orders import Order as OrderRow
 from storage.orders import OrderItem
 from tests.conftest import health_status, new_product
+from tests.metric_samples import in_process
 from tests.rpc_errors import error_details
 from tests.servers import Blocking, serving
 
@@ -466,6 +467,10 @@ def dead_desk(loop, dead_address, orders_db):
     return desk_calling(loop, dead_address, 1.0)
 
 
+def recovery_actions(kind):
+    return in_process('ecommerce_order_recovery_actions_total', kind=kind)
+
+
 def test_recover_undoes_a_placement_that_crashed_after_reserving(desk, stock_client, products_stub):
     product = new_product(products_stub, stock=10)
     crashed = OrderRow.create(reservation_id=uuid.uuid4().hex, customer_name='Ada', customer_email='ada@example.com',
@@ -476,8 +481,10 @@ def test_recover_undoes_a_placement_that_crashed_after_reserving(desk, stock_cli
     stock_client.reserve(crashed.reservation_id, [(product.id, 3)])
     stock_client.reserve(in_flight.reservation_id, [(product.id, 2)])
     assert stock(products_stub, product) == 5
+    undone = recovery_actions('placement_undone')
 
     assert desk.recover(datetime.timedelta(seconds=1)) == 1
+    assert recovery_actions('placement_undone') == undone + 1
     assert stock(products_stub, product) == 8
     assert OrderRow.get_or_none(OrderRow.id == crashed.id) is None
     # a placement younger than the cutoff may still be in flight: left alone
@@ -510,10 +517,13 @@ def test_recover_gives_back_stock_of_an_order_cancelled_while_products_was_down(
     assert cancelled.order.status == 'cancelled'
     assert OrderRow.get_by_id(placed.order.id).stock_state == OrderRow.RELEASING
     assert stock(products_stub, a, b) == (4, 1)
+    released = recovery_actions('cancellation_released')
     assert dead_desk.recover(datetime.timedelta(seconds=1)) == 0  # still down: nothing settled
     assert OrderRow.get_by_id(placed.order.id).stock_state == OrderRow.RELEASING
+    assert recovery_actions('cancellation_released') == released
 
     assert desk.recover(datetime.timedelta(seconds=1)) == 1
+    assert recovery_actions('cancellation_released') == released + 1
     assert stock(products_stub, a, b) == (6, 6)
     assert OrderRow.get_by_id(placed.order.id).stock_state == OrderRow.RELEASED
     assert desk.recover(datetime.timedelta(seconds=1)) == 0

@@ -12,6 +12,7 @@ from services.products import catalog
 from services.products.rules import search_filter
 from storage import products as products_storage
 from storage.products import Product, StockReservation
+from tests.metric_samples import in_process
 
 
 def make(name='Widget', price='9.99', stock=10, category='electronics', **fields):
@@ -121,6 +122,42 @@ def test_release_after_the_product_was_deleted_still_succeeds(products_db):
     assert catalog.release_stock('r1') is True
     assert stock_of(kept) == 5
     assert Product.get_or_none(Product.id == gone.id) is None
+
+
+def stock_counts():
+    return [in_process(f'ecommerce_stock_{name}_total')
+            for name in ('reservations_refused', 'units_reserved', 'units_released')]
+
+
+def counted_since(before):
+    return [after - earlier for after, earlier in zip(stock_counts(), before, strict=True)]
+
+
+def test_the_stock_counters_count_units_once_per_committed_reservation_and_release(products_db):
+    first, second = make('First', stock=5), make('Second', stock=5)
+    before = stock_counts()
+    catalog.reserve_stock('r1', [(first.id, 2), (second.id, 3)])
+    catalog.reserve_stock('r1', [(first.id, 2), (second.id, 3)])  # a replay takes nothing
+    assert counted_since(before) == [0, 5, 0]
+    assert catalog.release_stock('r1') and not catalog.release_stock('r1')
+    assert counted_since(before) == [0, 5, 5]
+
+
+def test_a_refused_reservation_counts_as_refused_and_its_rolled_back_lines_as_nothing(products_db):
+    first, second = make('First', stock=5), make('Second', stock=1)
+    before = stock_counts()
+    with pytest.raises(InsufficientStock):
+        catalog.reserve_stock('r1', [(first.id, 5), (second.id, 2)])  # the first line was taken, then rolled back
+    assert counted_since(before) == [1, 0, 0]
+
+
+def test_units_of_a_deleted_product_are_not_counted_as_released(products_db):
+    kept, deleted = make('Kept', stock=5), make('Deleted', stock=5)
+    catalog.reserve_stock('r1', [(kept.id, 1), (deleted.id, 2)])
+    catalog.delete_product(deleted.id)
+    before = stock_counts()
+    assert catalog.release_stock('r1')
+    assert counted_since(before) == [0, 0, 1]
 
 
 def test_snapshot_is_kept_after_the_product_is_renamed_and_repriced(products_db):
