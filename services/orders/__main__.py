@@ -44,10 +44,10 @@ def main():
                                                     args.products_tls_key, flag='--products-tls')
     stale_after = args.stale_after and datetime.timedelta(seconds=float(args.stale_after))
 
-    async def start(address):
+    async def start(address, tracer_provider):
         grpc_server, port, health, background = await create_server(
             address, args.database_url, args.products_address, args.products_timeout, args.database_threads,
-            args.recovery_interval, stale_after, tls, products_tls)
+            args.recovery_interval, stale_after, tls, products_tls, tracer_provider)
         background.start()
         return grpc_server, port, health, [background.shutdown], [background.stop]
 

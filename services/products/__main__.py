@@ -18,8 +18,8 @@ def main():
     with server.exit_on_start_failure('products'):
         tls = server.ServerTls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
 
-    async def start(address):
-        return *await create_server(address, args.database_url, args.database_threads, tls), (), ()
+    async def start(address, tracer_provider):
+        return *await create_server(address, args.database_url, args.database_threads, tls, tracer_provider), (), ()
 
     workers.run_service('products', products_storage, args, start)
 

@@ -8,9 +8,9 @@ from storage import products as products_storage
 from storage.database import bind
 
 
-async def create_server(address, database_url, threads=DATABASE_THREADS, tls=None):
+async def create_server(address, database_url, threads=DATABASE_THREADS, tls=None, tracer_provider=None):
     """Products server on `address` (port 0 picks one) over `database_url`, serving TLS with `tls` (a
-    server.ServerTls); returns (server, port, health)."""
+    server.ServerTls) and tracing its calls with `tracer_provider`; returns (server, port, health)."""
     steps = server.DatabaseSteps(bind(products_storage.database, database_url, products_storage.MODELS), threads)
     return await server.create_server(address, steps, [
-        (products_pb2_grpc.add_ProductServiceServicer_to_server, ProductServicer(steps))], tls)
+        (products_pb2_grpc.add_ProductServiceServicer_to_server, ProductServicer(steps))], tls, tracer_provider)
