@@ -23,10 +23,11 @@ TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / 'envoy' / 'envoy.yam
 # The admin console's files, which Envoy serves itself: envoy.yaml names each as $admin_<name>, dots as underscores.
 ADMIN_CONSOLE = TEMPLATE.parent / 'admin'
 # A template line holding only one of these placeholders (and a comment) is left out when it is off, so that the
-# configuration without TLS is the same as before TLS existed.
-OPTIONAL_LINE = re.compile(r'^ *\$(listener_tls|upstream_tls)\b.*\n', re.MULTILINE)
+# configuration without TLS (or tracing) is the same as before they existed.
+OPTIONAL_LINE = re.compile(r'^ *\$(listener_tls|upstream_tls|tracing|otlp_collector)\b.*\n', re.MULTILINE)
 TLS_SOCKET = 'envoy.transport_sockets.tls'
 TLS_TYPES = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.'
+OTLP_CLUSTER = 'otlp_collector'
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,30 @@ class GatewayTls:
         if self.upstream_cert:
             context['tls_certificates'] = [certificate(self.upstream_cert, self.upstream_key)]
         return transport_socket('UpstreamTlsContext', context)
+
+
+def tracing(otlp_address):
+    """The connection manager's `tracing` line and the collector's cluster line, ('', '') without an address: Envoy
+    makes a span of every request, continues the client's W3C trace (traceparent) or starts one, passes it on to
+    the service, and exports its spans over OTLP/gRPC to the collector at `otlp_address` (host:port)."""
+    if not otlp_address:
+        return '', ''
+    provider = {'name': 'envoy.tracers.opentelemetry', 'typed_config': {
+        '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',
+        'grpc_service': {'envoy_grpc': {'cluster_name': OTLP_CLUSTER}, 'timeout': '1s'},
+        'service_name': 'envoy'}}
+    collector = {'name': OTLP_CLUSTER, 'type': 'STRICT_DNS', 'dns_lookup_family': 'V4_PREFERRED',
+                 'connect_timeout': '1s',
+                 'typed_extension_protocol_options': {'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+                     '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+                     'explicit_http_config': {'http2_protocol_options': {}}}},
+                 'load_assignment': {'cluster_name': OTLP_CLUSTER, 'endpoints': [
+                     {'lb_endpoints': json.loads(endpoints(otlp_address))}]}}
+    # Envoy's span records the request's URL: its path is cut after /api/orders/customer/, so that neither the email
+    # there nor a query string (?customer_email=, ?page_token=) reaches the traces. The span's grpc.path names the
+    # call in full.
+    settings = {'provider': provider, 'max_path_tag_length': len('/api/orders/customer/')}
+    return 'tracing: ' + json.dumps(settings), '- ' + json.dumps(collector)
 
 
 def certificate(cert, key):
@@ -128,12 +153,12 @@ def positive(name, value):
 
 
 def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(), admin_files=ADMIN_CONSOLE, *,
-                  writes_per_second=WRITES_PER_SECOND, write_burst=WRITE_BURST, public_admin=False):
+                  writes_per_second=WRITES_PER_SECOND, write_burst=WRITE_BURST, public_admin=False, otlp_address=None):
     """Envoy's YAML for these host:port addresses and this descriptor set (made absolute); `products` and
     `orders` may each name several replicas, which Envoy balances across and health-checks. `tls` (GatewayTls)
     turns on TLS on the listener and towards the services; ValueError for flags that do not go together.
     `admin_files` is where Envoy finds the admin console's files: this checkout's, or their path in a container
-    image.
+    image. With `otlp_address` (host:port of an OTLP/gRPC collector), Envoy traces every request (tracing()).
 
     The admin interface can stop Envoy and change its settings, and asks for no password: ValueError for an
     `admin` address other machines can reach, unless `public_admin`."""
@@ -149,6 +174,7 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
               'request_timeout_seconds': REQUEST_TIMEOUT_SECONDS, 'import_timeout_seconds': IMPORT_TIMEOUT_SECONDS,
               'products_endpoints': endpoints(products), 'orders_endpoints': endpoints(orders),
               'listener_tls': tls.listener_socket(), 'upstream_tls': tls.upstream_socket(),
+              **dict(zip(('tracing', 'otlp_collector'), tracing(otlp_address), strict=True)),
               **{'admin_' + file.name.replace('.', '_'): quoted_path(pathlib.Path(admin_files) / file.name)
                  for file in ADMIN_CONSOLE.iterdir()}}
     for name, address in (('listen', listen), ('admin', admin)):
@@ -185,12 +211,15 @@ def main(argv=None):
     parser.add_argument('--admin-files', default=ADMIN_CONSOLE, type=pathlib.Path,
                         help="where Envoy reads the admin console's files, e.g. their path in a container image "
                              '(default %(default)s)')
+    parser.add_argument('--otlp-address', help='trace every request and export the spans over OTLP/gRPC to the '
+                                               'collector at this host:port (default: no tracing)')
     args = parser.parse_args(argv)
     tls = GatewayTls(args.tls_cert, args.tls_key, args.upstream_tls_ca, args.upstream_tls_cert, args.upstream_tls_key)
     try:
         config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders, tls,
                                args.admin_files, writes_per_second=args.writes_per_second,
-                               write_burst=args.write_burst, public_admin=args.public_admin)
+                               write_burst=args.write_burst, public_admin=args.public_admin,
+                               otlp_address=args.otlp_address)
     except ValueError as error:
         parser.error(str(error))
     args.out.parent.mkdir(parents=True, exist_ok=True)

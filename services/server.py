@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from playhouse.pool import MaxConnectionsExceeded
 
-from services import auth, errors, metrics, request_context
+from services import auth, errors, metrics, request_context, tracing
 from services.settings import (
     DATABASE_THREADS,
     KEEPALIVE_TIME_MS,
@@ -255,13 +255,17 @@ class _Served:
             elif isinstance(error, Exception):
                 status = _refusal(self._method, error)
                 self._code = status.code
+                self._context.set_code(status.code)  # which the call's span records, when traced
                 await self._context.abort_with_status(status)
         finally:
             seconds = time.perf_counter() - self._started
             self._recorded.finished(self._code, seconds)
-            log.info('rpc', extra={'fields': {
-                'method': self._method, 'code': self._code.name, 'peer': self._peer,
-                'request_id': self._request_id, 'duration_ms': round(seconds * 1000, 2)}})
+            fields = {'method': self._method, 'code': self._code.name, 'peer': self._peer,
+                      'request_id': self._request_id, 'duration_ms': round(seconds * 1000, 2)}
+            trace_id = tracing.current_trace_id()
+            if trace_id:
+                fields['trace_id'] = trace_id
+            log.info('rpc', extra={'fields': fields})
 
 
 def _readable(request):
@@ -380,14 +384,17 @@ SERVER_OPTIONS = (
 )
 
 
-async def create_server(address, steps, services, tls=None, gate=OPEN_GATE):
+async def create_server(address, steps, services, tls=None, gate=OPEN_GATE, tracer_provider=None):
     """Build a grpc.aio server with `services` (pairs of add_XServicer_to_server and servicer), health and
     reflection; call it inside the event loop that will serve it. It serves TLS with `tls` (a ServerTls),
-    plaintext without, and admits callers through `gate` (an auth.Gate; by default everyone).
+    plaintext without, admits callers through `gate` (an auth.Gate; by default everyone), and makes a span of each
+    call with `tracer_provider` (services.tracing).
 
     Returns (server, bound port, health servicer). Binding port 0 picks a free port, as the tests do.
     """
-    server = grpc.aio.server(interceptors=[RequestInterceptor(steps, gate)], options=SERVER_OPTIONS,
+    # The span's interceptor goes first, around ours, so that our log line sees the call's trace id.
+    interceptors = [*tracing.server_interceptors(tracer_provider), RequestInterceptor(steps, gate)]
+    server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS,
                              maximum_concurrent_rpcs=MAX_CONCURRENT_CALLS)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

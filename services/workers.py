@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 
-from services import metrics, server
+from services import metrics, server, tracing
 from storage.database import prepare_schema
 
 log = logging.getLogger('services')
@@ -106,9 +106,9 @@ def run(count, work, worker_exited=lambda pid: None):
 def run_service(name, storage_module, args, start):
     """What both services do at start-up: make the schema once (on a new database the workers would all
     create it at once), reserve the port, serve the metrics of every worker (services.metrics), then run
-    `args.workers` workers, each with its own event loop serving what `await start(address)` returns, (grpc
-    server, port, health, functions called when it begins to stop, coroutine functions awaited once it stopped),
-    until SIGTERM."""
+    `args.workers` workers, each with its own event loop serving what `await start(address, tracer_provider)`
+    returns, (grpc server, port, health, functions called when it begins to stop, coroutine functions awaited once
+    it stopped), until SIGTERM. Each worker sets up its own tracing (services.tracing), after the fork."""
     with server.exit_on_start_failure(name):
         prepare_schema(storage_module, args.database_url)
         endpoint = metrics.MetricsEndpoint.start(name, args.metrics_address)
@@ -116,8 +116,10 @@ def run_service(name, storage_module, args, start):
 
     async def serve():
         with server.exit_on_start_failure(name):
-            grpc_server, port, health, on_shutdown, on_stop = await start(address)
+            tracer_provider = tracing.configure(name)
+            grpc_server, port, health, on_shutdown, on_stop = await start(address, tracer_provider)
         await server.serve(grpc_server, health, args.grace, name, port, on_shutdown, on_stop)
+        tracing.shut_down(tracer_provider)
 
     try:
         status = run(args.workers, lambda: asyncio.run(serve()), endpoint.worker_exited)

@@ -52,10 +52,10 @@ def main():
                              'Products accepts) or --auth-secret to sign its calls to Products')
     stale_after = args.stale_after and datetime.timedelta(seconds=float(args.stale_after))
 
-    async def start(address):
+    async def start(address, tracer_provider):
         grpc_server, port, health, background = await create_server(
             address, args.database_url, args.products_address, args.products_timeout, args.database_threads,
-            args.recovery_interval, stale_after, tls, products_tls, gate, issuer)
+            args.recovery_interval, stale_after, tls, products_tls, gate, issuer, tracer_provider)
         background.start()
         return grpc_server, port, health, [background.shutdown], [background.stop]
 

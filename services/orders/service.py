@@ -7,7 +7,7 @@ import logging
 import grpc
 from ecommerce.orders.v1 import orders_pb2_grpc
 
-from services import server
+from services import server, tracing
 from services.orders.feed import OrderFeed
 from services.orders.servicer import OrderServicer
 from services.orders.stock_client import StockClient
@@ -72,11 +72,11 @@ class Background:
 
 async def create_server(address, database_url, products_address, products_timeout=5.0, threads=DATABASE_THREADS,
                         recovery_interval=10.0, stale_after=None, tls=None, products_tls=None,
-                        gate=server.OPEN_GATE, issuer=None):
+                        gate=server.OPEN_GATE, issuer=None, tracer_provider=None):
     """Orders server on `address` (port 0 picks one), serving TLS with `tls` (a server.ServerTls) to the callers
     `gate` (an auth.Gate) admits, and calling Products over TLS with `products_tls` (a server.ChannelTls) with
-    `service` tokens that `issuer` (an auth.TokenIssuer; None: no token) signs; returns (server, port, health,
-    Background).
+    `service` tokens that `issuer` (an auth.TokenIssuer; None: no token) signs; with `tracer_provider`, its calls and
+    each call to Products make spans of one trace. Returns (server, port, health, Background).
 
     A placement older than `stale_after` is surely not in flight any more, so recovery undoes it; it
     must exceed `products_timeout` by far (default: six times it, at least 30 s).
@@ -87,11 +87,14 @@ async def create_server(address, database_url, products_address, products_timeou
     # is down, gRPC's reconnection backoff grows to 2 minutes by default, so after a long outage Orders would go
     # on refusing orders that long after Products is back; retrying the connection every second bounds that.
     options = [('grpc.lb_policy_name', 'round_robin'), ('grpc.max_reconnect_backoff_ms', 1000)]
-    channel = (grpc.aio.secure_channel(products_address, products_tls.credentials(), options) if products_tls
-               else grpc.aio.insecure_channel(products_address, options))
+    interceptors = tracing.client_interceptors(tracer_provider)
+    channel = (grpc.aio.secure_channel(products_address, products_tls.credentials(), options,
+                                       interceptors=interceptors) if products_tls
+               else grpc.aio.insecure_channel(products_address, options, interceptors=interceptors))
     # A retry waits for an earlier try being undone at most as long as that try's release call can take.
     desk = OrderDesk(StockClient(channel, products_timeout, issuer), steps, settle_wait=products_timeout + 1)
     changes = OrderFeed(steps, desk.records)
-    grpc_server, port, health = await server.create_server(address, steps, [
-        (orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk, changes, steps))], tls, gate)
+    grpc_server, port, health = await server.create_server(
+        address, steps, [(orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk, changes, steps))],
+        tls, gate, tracer_provider)
     return grpc_server, port, health, Background(RecoveryLoop(desk, recovery_interval, stale_after), changes)

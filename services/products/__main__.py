@@ -19,8 +19,9 @@ def main():
         tls = server.ServerTls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
         gate = auth.Gate.from_config(args.auth_jwks, args.auth_secret, args.auth_audience, 'products')
 
-    async def start(address):
-        return *await create_server(address, args.database_url, args.database_threads, tls, gate), (), ()
+    async def start(address, tracer_provider):
+        return (*await create_server(address, args.database_url, args.database_threads, tls, gate, tracer_provider),
+                (), ())
 
     workers.run_service('products', products_storage, args, start)
 

@@ -8,10 +8,12 @@ from storage import products as products_storage
 from storage.database import bind
 
 
-async def create_server(address, database_url, threads=DATABASE_THREADS, tls=None, gate=server.OPEN_GATE):
+async def create_server(address, database_url, threads=DATABASE_THREADS, tls=None, gate=server.OPEN_GATE,
+                        tracer_provider=None):
     """Products server on `address` (port 0 picks one) over `database_url`, serving TLS with `tls` (a
-    server.ServerTls) to the callers `gate` (an auth.Gate) admits; returns (server, port, health)."""
+    server.ServerTls) to the callers `gate` (an auth.Gate) admits, tracing its calls with `tracer_provider`;
+    returns (server, port, health)."""
     steps = server.DatabaseSteps(bind(products_storage.database, database_url, products_storage.MODELS), threads)
     metrics.stock()  # made now, so that its counters are scraped as 0 before the first reservation
     return await server.create_server(address, steps, [
-        (products_pb2_grpc.add_ProductServiceServicer_to_server, ProductServicer(steps))], tls, gate)
+        (products_pb2_grpc.add_ProductServiceServicer_to_server, ProductServicer(steps))], tls, gate, tracer_provider)

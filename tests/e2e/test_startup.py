@@ -1,4 +1,5 @@
 """Start-up failures a user can fix end with one clear log line and exit status 1, not a traceback."""
+import os
 import socket
 import subprocess
 import sys
@@ -78,4 +79,14 @@ def test_a_missing_or_unusable_certificate_file_is_reported_in_one_line(tmp_path
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if 'cannot start' in line]
     assert len(errors) == 1 and expected.format(**files) in errors[0], result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_a_trace_exporter_that_is_not_installed_is_reported_without_a_traceback(tmp_path):
+    result = subprocess.run([sys.executable, '-m', 'services.products', '--address', '127.0.0.1:0', '--database-url',
+                             f'sqlite:///{tmp_path}/products.db'], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, 'OTEL_TRACES_EXPORTER': 'zipkin'})
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if 'cannot start' in line]
+    assert errors and all('OTEL_TRACES_EXPORTER=zipkin' in line for line in errors), result.stderr
     assert 'Traceback' not in result.stderr

@@ -1,10 +1,11 @@
-"""Envoy's configuration as services.gateway renders it: what it refuses to render."""
+"""Envoy's configuration as services.gateway renders it: what it refuses to render, and tracing when asked for."""
 import subprocess
 import sys
 
 import pytest
+import yaml
 
-from bench.processes import DESCRIPTOR, ROOT
+from bench.processes import BIN, DESCRIPTOR, ROOT
 from services.gateway import render_config
 
 SERVICES = ('127.0.0.1:50051', '127.0.0.1:50052')
@@ -42,3 +43,28 @@ def test_the_write_limit_is_rendered_into_the_bucket_and_the_refusal():
                            writes_per_second=7, write_burst=11)
     assert 'token_bucket: {max_tokens: 11, tokens_per_fill: 7, fill_interval: 1s}' in config
     assert 'at most 11 writes at once and 7 per second from one client' in config
+
+
+def test_tracing_is_off_unless_a_collector_is_given():
+    config = render_config(DESCRIPTOR, '127.0.0.1:8080', '127.0.0.1:9901', *SERVICES)
+    assert 'tracing:' not in config and 'otlp_collector' not in config
+
+
+def test_with_a_collector_envoy_traces_to_it_in_a_configuration_the_real_binary_accepts(tmp_path):
+    config = tmp_path / 'envoy.yaml'
+    config.write_text(render_config(DESCRIPTOR, '127.0.0.1:8080', '127.0.0.1:9901', *SERVICES,
+                                    otlp_address='collector.example:4317'))
+    checked = subprocess.run([BIN / 'envoy', '--mode', 'validate', '-c', config], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    rendered = yaml.safe_load(config.read_text())
+    [listener] = rendered['static_resources']['listeners']
+    manager = listener['filter_chains'][0]['filters'][0]['typed_config']
+    assert manager['tracing']['provider']['name'] == 'envoy.tracers.opentelemetry'
+    clusters = {cluster['name']: cluster for cluster in rendered['static_resources']['clusters']}
+    [endpoint] = clusters['otlp_collector']['load_assignment']['endpoints'][0]['lb_endpoints']
+    assert endpoint['endpoint']['address']['socket_address'] == {'address': 'collector.example', 'port_value': 4317}
+
+
+def test_a_collector_address_without_a_port_is_refused():
+    with pytest.raises(ValueError, match='expected host:port'):
+        render_config(DESCRIPTOR, '127.0.0.1:8080', '127.0.0.1:9901', *SERVICES, otlp_address='collector.example')
