@@ -151,6 +151,22 @@ def test_the_service_reads_every_variable_the_manifest_sets(name):
 
 
 @pytest.mark.parametrize('name', SERVICES)
+def test_the_service_checks_tokens_with_keys_from_the_auth_secret(name):
+    """Each file the service reads its keys from is one the Secret `auth` puts in the container."""
+    args, _ = service_settings(name)
+    container = only_container(name)
+    volumes = {volume['name']: volume for volume in resource('Deployment', name)['spec']['template']['spec']['volumes']}
+    mounted = {}
+    for mount in container['volumeMounts']:
+        secret = volumes[mount['name']]['secret']
+        for item in secret['items']:
+            mounted[f'{mount["mountPath"]}/{item["path"]}'] = (secret['secretName'], item['key'])
+    key_files = [args.auth_jwks] + ([args.service_key] if name == 'orders' else [])
+    assert args.auth_jwks and not args.auth_secret, 'a cluster must not run with authentication off'
+    assert [mounted.get(path, (None,))[0] for path in key_files] == ['auth'] * len(key_files)
+
+
+@pytest.mark.parametrize('name', SERVICES)
 def test_the_service_listens_where_the_container_port_probes_and_services_point(name):
     args, _ = service_settings(name)
     container = only_container(name)
