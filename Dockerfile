@@ -1,6 +1,6 @@
 # The services' image: Products, Orders and Envoy (deploy/kubernetes/ runs all three from it).
 # Not built on the machines this project is developed on (no container engine there); every step in it is a
-# `make` target that `make test` runs, so only the image plumbing itself is untested. README "Kubernetes".
+# `make` target that `make test` runs, so only the image plumbing itself is untested. docs/deploy.md.
 #   docker build -t REGISTRY/ecommerce-grpc:TAG . && docker push REGISTRY/ecommerce-grpc:TAG
 
 # The Python that `make test` runs on.
