@@ -11,7 +11,6 @@ from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
 FieldType = descriptor_pb2.FieldDescriptorProto
-HTTP_METHODS = ('get', 'put', 'post', 'delete', 'patch')
 # Field paths in a FileDescriptorProto (descriptor.proto's field numbers), for the comments in source_code_info.
 MESSAGES, ENUMS, SERVICES = 4, 5, 6
 NESTED_MESSAGES, NESTED_ENUMS, FIELDS, ENUM_VALUES, METHODS = 3, 4, 2, 2, 2
@@ -61,14 +60,14 @@ class Descriptors:
         self.messages, self.enums, self.services, self.comments = {}, {}, [], {}
         for file in descriptor_set.file:
             prefix = f'.{file.package}' if file.package else ''
-            self._collect(file, prefix, file.message_type, file.enum_type, (file.name,))
+            self._collect(prefix, file.message_type, file.enum_type, (file.name,))
             for index, service in enumerate(file.service):
                 self.services.append((f'{prefix}.{service.name}', service, (file.name, SERVICES, index)))
             for location in file.source_code_info.location:
                 if location.leading_comments:
                     self.comments[(file.name, *location.path)] = location.leading_comments
 
-    def _collect(self, file, prefix, messages, enums, path):
+    def _collect(self, prefix, messages, enums, path):
         message_path = (MESSAGES,) if len(path) == 1 else (NESTED_MESSAGES,)
         enum_path = (ENUMS,) if len(path) == 1 else (NESTED_ENUMS,)
         for index, enum in enumerate(enums):
@@ -76,7 +75,7 @@ class Descriptors:
         for index, message in enumerate(messages):
             name, message_location = f'{prefix}.{message.name}', (*path, *message_path, index)
             self.messages[name] = (message, message_location)
-            self._collect(file, name, message.nested_type, message.enum_type, message_location)
+            self._collect(name, message.nested_type, message.enum_type, message_location)
 
     def comment(self, path):
         """The leading comment at a location, as plain text, or None."""
@@ -125,7 +124,7 @@ class OpenApiBuilder:
         if field.type in INT32:
             return {'type': 'integer', 'format': 'int32', 'minimum': -2 ** 31, 'maximum': 2 ** 31 - 1}
         if field.type in UINT32:
-            return {'type': 'integer', 'format': 'int64', 'minimum': 0, 'maximum': 2 ** 32 - 1}
+            return {'type': 'integer', 'minimum': 0, 'maximum': 2 ** 32 - 1}
         if field.type in (FieldType.TYPE_DOUBLE, FieldType.TYPE_FLOAT):
             return {'type': 'number'}
         if field.type == FieldType.TYPE_BOOL:
@@ -160,8 +159,18 @@ class OpenApiBuilder:
                                     for value in enum.value)
                 names = {'anyOf': [names, {'type': 'string', 'pattern': f'^({any_case})$'},
                                    {'type': 'integer', 'enum': [value.number for value in enum.value]}]}
-            self.schemas[name] = self.described(names, path)
+            self.schemas[name] = {**names, **self.enum_description(enum, path)}
         return {'$ref': f'#/components/schemas/{name}'}
+
+    def enum_description(self, enum, path):
+        """The enum's comment, then each commented value's: `- RESERVED: Taken for an order ...`."""
+        lines = [self.descriptors.comment(path)]
+        for index, value in enumerate(enum.value):
+            comment = self.descriptors.comment((*path, ENUM_VALUES, index))
+            if comment:
+                lines.append(f'- {value.name}: ' + comment.replace('\n', ' '))
+        text = '\n'.join(line for line in lines if line)
+        return {'description': text} if text else {}
 
     def message_ref(self, type_name, direction):
         """A reference to the message's schema (built on first use), or the well-known type's JSON form inline."""

@@ -102,6 +102,10 @@ def test_enums_are_printed_by_name_and_read_by_name_in_any_case_or_number(docume
                        if key != 'description'}
     assert read[1]['pattern'].startswith('^([Cc][Aa][Tt][Ee][Gg][Oo][Rr][Yy]_[Uu][Nn]')
     assert read[2] == {'type': 'integer', 'enum': [0, 1, 2, 3, 4, 5, 6, 7]}
+    assert schemas['ecommerce.products.v1.StockMovement.Reason']['description'].splitlines() == [
+        "- RESERVED: Taken for an order (the reservation's id is the order's).",
+        '- RELEASED: Given back when the order was cancelled or its placement undone.',
+        '- ADJUSTED: Set by an update of the product.']
 
 
 def test_responses_require_every_field_without_presence(document):
