@@ -10,13 +10,15 @@ PROTOS := $(shell find protos -name '*.proto')
 GENERATED := ecommerce/.generated
 DESCRIPTOR := build/api_descriptor.pb
 ENVOY_CONFIG := build/envoy.yaml
+# Envoy serves it at /api/openapi.json; services.gateway expects it beside the descriptor set.
+OPENAPI := build/openapi.json
 BUF := build/tools/node_modules/.bin/buf
 # Where googleapis-common-protos keeps google/api and google/rpc .proto files.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.rpc.status_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[2])')
 
 .PHONY: all install run run-secure test lint bench sample-data clean
 
-all: $(GENERATED) $(DESCRIPTOR) $(ENVOY_CONFIG)
+all: $(GENERATED) $(DESCRIPTOR) $(OPENAPI) $(ENVOY_CONFIG)
 
 install: $(INSTALLED)
 
@@ -38,6 +40,10 @@ $(DESCRIPTOR): $(PROTOS) $(INSTALLED)
 	mkdir -p build
 	$(PY) -m grpc_tools.protoc -I protos -I $(GOOGLEAPIS) --include_imports --include_source_info \
 		--descriptor_set_out=$@ $(PROTOS:protos/%=%) google/rpc/status.proto google/rpc/error_details.proto
+
+# The REST API's OpenAPI document, from the descriptor set's http rules, messages and comments.
+$(OPENAPI): $(DESCRIPTOR) services/openapi.py
+	$(PY) -m services.openapi --descriptor $(DESCRIPTOR) --out $@
 
 $(ENVOY_CONFIG): envoy/envoy.yaml $(DESCRIPTOR) $(INSTALLED)
 	$(PY) -m services.gateway --descriptor $(DESCRIPTOR) --out $@

@@ -22,6 +22,8 @@ from services.settings import (
 TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / 'envoy' / 'envoy.yaml'
 # The admin console's files, which Envoy serves itself: envoy.yaml names each as $admin_<name>, dots as underscores.
 ADMIN_CONSOLE = TEMPLATE.parent / 'admin'
+# The REST API's OpenAPI document, which Envoy serves too: `make` writes it beside the descriptor set.
+OPENAPI_DOCUMENT = 'openapi.json'
 # A template line holding only one of these placeholders (and a comment) is left out when it is off, so that the
 # configuration without TLS (or tracing) is the same as before they existed.
 OPTIONAL_LINE = re.compile(r'^ *\$(listener_tls|upstream_tls|tracing|otlp_collector)\b.*\n', re.MULTILINE)
@@ -158,7 +160,8 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
     `orders` may each name several replicas, which Envoy balances across and health-checks. `tls` (GatewayTls)
     turns on TLS on the listener and towards the services; ValueError for flags that do not go together.
     `admin_files` is where Envoy finds the admin console's files: this checkout's, or their path in a container
-    image. With `otlp_address` (host:port of an OTLP/gRPC collector), Envoy traces every request (tracing()).
+    image. The OpenAPI document it serves is the one beside the descriptor set. With `otlp_address` (host:port of an
+    OTLP/gRPC collector), Envoy traces every request (tracing()).
 
     The admin interface can stop Envoy and change its settings, and asks for no password: ValueError for an
     `admin` address other machines can reach, unless `public_admin`."""
@@ -175,6 +178,7 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
               'products_endpoints': endpoints(products), 'orders_endpoints': endpoints(orders),
               'listener_tls': tls.listener_socket(), 'upstream_tls': tls.upstream_socket(),
               **dict(zip(('tracing', 'otlp_collector'), tracing(otlp_address), strict=True)),
+              'openapi_document': quoted_path(pathlib.Path(descriptor).with_name(OPENAPI_DOCUMENT)),
               **{'admin_' + file.name.replace('.', '_'): quoted_path(pathlib.Path(admin_files) / file.name)
                  for file in ADMIN_CONSOLE.iterdir()}}
     for name, address in (('listen', listen), ('admin', admin)):
