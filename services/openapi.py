@@ -10,6 +10,8 @@ import textwrap
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
+from services import auth
+
 FieldType = descriptor_pb2.FieldDescriptorProto
 # Field paths in a FileDescriptorProto (descriptor.proto's field numbers), for the comments in source_code_info.
 MESSAGES, ENUMS, SERVICES = 4, 5, 6
@@ -33,6 +35,15 @@ BODY_TOO_LARGE = 'the body is over the gateway\'s size limit'
 WRITE_LIMITED = 'too many writes from this client address; try again after the retry-after header\'s seconds'
 NO_SUCH_PATH = 'a path value that matches no route (a "/" in it, say)'
 STATUS = '#/components/schemas/google.rpc.Status'
+# Where the services check tokens (README "Security"): who may call each RPC is services/auth.py's ACCESS.
+BEARER = {'bearer': []}
+SECURITY_SCHEMES = {'bearer': {
+    'type': 'http', 'scheme': 'bearer', 'bearerFormat': 'JWT',
+    'description': 'A JWT in the Authorization header, where the services check tokens (not under `make run`): '
+                   'aud, exp, roles (admin, customer) and a customer\'s email. An operation whose security lists '
+                   '{} may be called without one.'}}
+NO_VALID_TOKEN = 'UNAUTHENTICATED: no bearer token where the call needs one, or one that is not valid'
+NOT_ALLOWED = "PERMISSION_DENIED: the token's role may not make this call, or a customer named another's email"
 INT64 = {FieldType.TYPE_INT64, FieldType.TYPE_SINT64, FieldType.TYPE_SFIXED64}
 UINT64 = {FieldType.TYPE_UINT64, FieldType.TYPE_FIXED64}
 INT32 = {FieldType.TYPE_INT32, FieldType.TYPE_SINT32, FieldType.TYPE_SFIXED32}
@@ -231,8 +242,9 @@ class OpenApiBuilder:
             parameters.append(self.described(parameter, (*path, FIELDS, index)))
         return parameters
 
-    def operation(self, method, method_path, service_tag, binding, suffix):
+    def operation(self, method, method_path, service_name, service_tag, binding, suffix):
         """One operation: a path template with a method, from one binding of the RPC's http rule."""
+        access = auth.access_for(f'/{service_name.lstrip(".")}/{method.name}')
         verb = binding.WhichOneof('pattern')
         template = getattr(binding, verb)
         variables = [variable.split('=')[0] for variable in re.findall(r'{([^}]+)}', template)]
@@ -248,12 +260,13 @@ class OpenApiBuilder:
             parameters += self.query_parameters(request_type, bound)
         comment = self.descriptors.comment(method_path) or ''
         operation = {'operationId': method.name + suffix, 'tags': [service_tag],
+                     'security': [{}, BEARER] if auth.ANONYMOUS in access.roles else [BEARER],
                      'summary': comment.split('. ')[0].split('\n\n')[0].replace('\n', ' ').rstrip('.'),
                      'description': comment, 'parameters': parameters}
         if binding.body:
             operation['requestBody'] = {'required': False, 'content': {'application/json': {
                 'schema': self.body_schema(request_type, binding.body, variables)}}}
-        operation['responses'] = self.responses(method, comment, verb, bool(binding.body), bool(variables))
+        operation['responses'] = self.responses(method, comment, verb, bool(binding.body), bool(variables), access)
         return path, verb, operation
 
     def body_schema(self, request_type, body, variables):
@@ -262,9 +275,9 @@ class OpenApiBuilder:
             return self.message_schema(request_type, REQUEST, leave_out=set(variables))
         return self.field_schema(self.field_path(request_type, body)[-1], REQUEST)
 
-    def responses(self, method, comment, verb, has_body, has_path_variables):
+    def responses(self, method, comment, verb, has_body, has_path_variables, access):
         """The answer, and the google.rpc.Status of each HTTP status the call can answer: the codes the RPC's
-        comment names, and those the gateway answers on its own."""
+        comment names, those the gateway answers on its own, and the refusals of tokens (`access`, who may call)."""
         result = self.message_ref(method.output_type, RESPONSE)
         success = {'description': 'OK', 'content': {'application/json': {'schema': result}}}
         if method.server_streaming:
@@ -282,6 +295,9 @@ class OpenApiBuilder:
             errors.setdefault(429, []).append(WRITE_LIMITED)
         if has_path_variables:
             errors.setdefault(404, []).append(NO_SUCH_PATH)
+        errors.setdefault(401, []).append(NO_VALID_TOKEN)  # even a public call refuses a token that is not valid
+        if access.roles != auth.EVERYONE.roles:
+            errors.setdefault(403, []).append(NOT_ALLOWED)
         error = {'application/json': {'schema': {'$ref': STATUS}}}
         return {'200': success, **{str(status): {'description': '; '.join(reasons), 'content': error}
                                    for status, reasons in sorted(errors.items())}}
@@ -301,8 +317,8 @@ class OpenApiBuilder:
                 bindings = [rule, *rule.additional_bindings]
                 for number, binding in enumerate(bindings):
                     suffix = '' if number == 0 else f'_{binding.WhichOneof("pattern")}'
-                    path, verb, operation = self.operation(method, (*service_path, METHODS, index), service.name,
-                                                           binding, suffix)
+                    path, verb, operation = self.operation(method, (*service_path, METHODS, index), service_name,
+                                                           service.name, binding, suffix)
                     path = same_named(path, operation, paths)
                     paths.setdefault(path, {})[verb] = operation
         self.message_ref('.google.rpc.Status', RESPONSE)
@@ -313,7 +329,7 @@ class OpenApiBuilder:
                                         'as strings, enums by name (any case accepted). Generated from the '
                                         'protos by services/openapi.py.'},
                 'tags': tags, 'paths': dict(sorted(paths.items())),
-                'components': {'schemas': dict(sorted(self.schemas.items()))}}
+                'components': {'schemas': dict(sorted(self.schemas.items())), 'securitySchemes': SECURITY_SCHEMES}}
 
 
 def same_named(path, operation, paths):

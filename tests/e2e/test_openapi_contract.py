@@ -1,6 +1,6 @@
 """The OpenAPI document against the running system: Envoy serves it, and schemathesis sends requests made from it
-through the real Envoy and checks every answer: no 5xx, only documented status codes, bodies and headers as the
-document says, and requests the document calls invalid refused.
+through the real Envoy, to services that check tokens, and checks every answer: no 5xx, only documented status
+codes, bodies and headers as the document says, and requests the document calls invalid refused.
 
 A bounded number of examples per operation, the same ones on every run (derandomize): ECOMMERCE_FUZZ_EXAMPLES=500
 makes a longer search locally (docs/operations.md)."""
@@ -13,6 +13,7 @@ from hypothesis import settings
 from schemathesis.checks import positive_data_acceptance, unsupported_method
 
 from bench.processes import ROOT
+from services import auth, tokens
 from tests.e2e.clients import RestClient
 
 pytestmark = pytest.mark.e2e
@@ -41,10 +42,18 @@ def test_envoy_serves_the_document_as_json(system):
     assert reply.text == DOCUMENT.read_text()
 
 
+@pytest.fixture(scope='module')
+def admin_token(auth_keys):
+    return auth.TokenIssuer.from_config(auth_keys / tokens.SIGNING_KEY).issue([auth.ADMIN])
+
+
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, derandomize=True)
-def test_every_operation_answers_as_documented(case, system):
-    case.call_and_validate(base_url=f'http://{system.gateway}', timeout=10, excluded_checks=NOT_CHECKED)
+def test_every_operation_answers_as_documented(case, secure_system, admin_token):
+    """As an admin, on a system that checks tokens: schemathesis also calls each operation the document says needs
+    a token without one (its ignored_auth check), which must be refused."""
+    case.call_and_validate(base_url=f'http://{secure_system.gateway}', timeout=10, excluded_checks=NOT_CHECKED,
+                           headers={'Authorization': f'Bearer {admin_token}'})
 
 
 def test_a_watch_streams_lines_the_document_describes(system):

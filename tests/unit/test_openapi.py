@@ -126,15 +126,26 @@ def test_responses_require_every_field_without_presence(document):
 def test_each_call_lists_the_statuses_its_comment_names_and_those_envoy_answers(document):
     by_id = operations(document)
     create_order = by_id['CreateOrder']['responses']
-    assert set(create_order) == {'200', '400', '413', '429', '503', '504'}
+    assert set(create_order) == {'200', '400', '401', '403', '413', '429', '503', '504'}
     assert create_order['400']['content'] == STATUS
     assert create_order['400']['description'].startswith(
         'FAILED_PRECONDITION (see the description); INVALID_ARGUMENT (see the description); a query parameter')
     assert create_order['503']['description'].startswith('UNAVAILABLE (see the description); ')
     # A read has no body and no write limit; a path variable may make the path match no route.
-    assert set(by_id['ListOrders']['responses']) == {'200', '400', '503', '504'}
-    assert set(by_id['GetOrder']['responses']) == {'200', '400', '404', '503', '504'}
-    assert set(by_id['DeleteProduct']['responses']) == {'200', '400', '404', '429', '503', '504'}
+    assert set(by_id['ListOrders']['responses']) == {'200', '400', '401', '403', '503', '504'}
+    assert set(by_id['GetOrder']['responses']) == {'200', '400', '401', '403', '404', '503', '504'}
+    assert set(by_id['DeleteProduct']['responses']) == {'200', '400', '401', '403', '404', '429', '503', '504'}
+    # The catalogue's reads need no token: a bad one is still refused, but no role is.
+    assert set(by_id['GetProduct']['responses']) == {'200', '400', '401', '404', '503', '504'}
+
+
+def test_who_may_call_each_operation_is_the_access_tables(document):
+    security = {operation_id: operation['security'] for operation_id, operation in operations(document).items()}
+    public = {operation_id for operation_id, allowed in security.items() if {} in allowed}
+    assert public == {'GetProduct', 'ListProducts', 'SearchProducts'}
+    assert all(allowed == [{'bearer': []}] for operation_id, allowed in security.items() if operation_id not in public)
+    bearer = document['components']['securitySchemes']['bearer']
+    assert (bearer['type'], bearer['scheme'], bearer['bearerFormat']) == ('http', 'bearer', 'JWT')
 
 
 def test_a_server_stream_is_described_line_by_line(document):
