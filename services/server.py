@@ -161,9 +161,9 @@ class DatabaseSteps:
 
 class RequestInterceptor(grpc.aio.ServerInterceptor):
     """Around every call of our services: its request id, its caller admitted or refused (`gate`, an auth.Gate),
-    domain errors mapped, one log line. A plain-function unary handler is a database step (run by DatabaseSteps);
-    a coroutine handler (a call to another service, one that reads a stream of requests) and a server-streaming one
-    (an async generator) await on their own."""
+    domain errors mapped, its metrics and one log line. A plain-function unary handler is a database step (run by
+    DatabaseSteps); a coroutine handler (a call to another service, one that reads a stream of requests) and a
+    server-streaming one (an async generator) await on their own."""
 
     def __init__(self, steps, gate):
         self._steps = steps
