@@ -194,21 +194,19 @@ class OrderDesk:
 
     async def cancel(self, order_id, owner=None):
         """Cancel an order and give its stock back; NotFound for an unknown order (or not `owner`'s)."""
-        if owner is not None:
-            await self._steps.run(self._placed_order, order_id, owner)
-        return await _to_the_end(self._cancel(order_id))
+        return await _to_the_end(self._cancel(order_id, owner))
 
-    async def _cancel(self, order_id):
-        order = await self._steps.run(self._transition, order_id, 'cancelled', stock_state=Order.RELEASING)
+    async def _cancel(self, order_id, owner):
+        order = await self._steps.run(self._transition, order_id, 'cancelled', owner, stock_state=Order.RELEASING)
         self._counted.cancelled.inc()
         await self._release(order)
         return await self._steps.run(self.get, order_id)
 
-    def _transition(self, order_id, target, **changes):
+    def _transition(self, order_id, target, owner=None, **changes):
         """One conditional UPDATE from the status just read, recorded as an event in the same transaction; if
-        another call moved the order first, judge again."""
+        another call moved the order first, judge again. NotFound for an order not of `owner` (an email) if given."""
         while True:
-            current = self._placed_order(order_id)
+            current = self._placed_order(order_id, owner)
             rules.check_transition(current.status, target)
             now = utcnow()
             with database.atomic():
