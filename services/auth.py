@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jwt
 
@@ -277,7 +277,7 @@ class TokenIssuer:
     and for `python -m services.tokens`."""
     key: jwt.PyJWK
     audience: str = DEFAULT_AUDIENCE
-    _cached: dict = field(default_factory=dict)
+    _service: tuple = ('', 0.0)  # the service token last signed, and when to sign a new one
 
     @classmethod
     def from_config(cls, private_jwk_path=None, secret=None, audience=DEFAULT_AUDIENCE):
@@ -307,8 +307,8 @@ class TokenIssuer:
 
     def service_token(self, lifetime=300):
         """A short-lived `service` token, reused until a minute before it expires."""
-        token, renew_at = self._cached.get('service', ('', 0))
+        token, renew_at = self._service
         if time.time() >= renew_at:
             token = self.issue([SERVICE], lifetime=lifetime, subject='orders')
-            self._cached['service'] = (token, time.time() + lifetime - 60)
+            self._service = (token, time.time() + lifetime - 60)
         return token
