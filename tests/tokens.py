@@ -7,6 +7,9 @@ import jwt
 
 from services import auth, tokens
 
+# A shared secret for tests that sign with HS256.
+SECRET = 'a shared secret long enough for HS256!'
+
 
 def forged(token, header=None, claims=None, signature=None):
     """`token` with its header or claims changed (merged with the given dicts) or its signature replaced, and not

@@ -18,10 +18,10 @@ from storage import products as products_storage
 from tests.cli_results import one_line_error, succeeded
 from tests.conftest import new_product
 from tests.servers import serving
+from tests.tokens import SECRET
 
 Product = products_pb2.Product
 Order = orders_pb2.Order
-SECRET = 'a shared secret long enough for HS256!'
 
 
 def table_rows(text):

@@ -9,9 +9,7 @@ from ecommerce.products.v1 import products_pb2
 
 from services import auth, tokens
 from services.errors import PermissionDenied, Unauthenticated
-from tests.tokens import bad_tokens_for
-
-SECRET = 'a shared secret long enough for HS256!'
+from tests.tokens import SECRET, bad_tokens_for
 
 
 @pytest.fixture(scope='module')
