@@ -160,10 +160,14 @@ def prepare_schema(storage_module, url):
     bind(storage_module.database, url, storage_module.MODELS).close_all()
 
 
+# Rows read at a time when a column added to a table is filled (backfill).
+BACKFILL_ROWS = 1000
+
+
 def add_missing_columns(database, models):
     """Bring tables made by an earlier version up to date: a field added to a model since becomes a new
     column (with its index). The one kind of schema change this allows is why every field added to an
-    existing model must be nullable or have a default."""
+    existing model must be nullable, have a default, or be named in the model's `backfills`."""
     migrator = SchemaMigrator.from_database(database)
     for model in models:
         table = model._meta.table_name
@@ -171,8 +175,32 @@ def add_missing_columns(database, models):
             continue
         present = {column.name for column in database.get_columns(table)}
         missing = [field for field in model._meta.sorted_fields if field.column_name not in present]
-        if missing:
-            migrate(*[migrator.add_column(table, field.column_name, field) for field in missing])
+        backfills = getattr(model, 'backfills', {})
+        for field in missing:
+            if field.name not in backfills:
+                migrate(migrator.add_column(table, field.column_name, field))
+                continue
+            # Added nullable, filled, then made NOT NULL: what peewee does for a field with a default.
+            field.null = True
+            try:
+                migrate(migrator.add_column(table, field.column_name, field))
+            finally:
+                field.null = False
+            backfill(model, field, *backfills[field.name])
+            migrate(migrator.add_not_null(table, field.column_name))
+
+
+def backfill(model, field, source_name, compute):
+    """Fill `field`, a column just added to a table with rows, with compute(the row's `source_name` field), as the
+    model's writers compute it; a thousand rows at a time, in key order."""
+    source, key = model._meta.fields[source_name], model._meta.primary_key
+    after = None
+    while True:
+        rows, after = keyset_page(model.select(key, source), key, BACKFILL_ROWS, after)
+        for row in rows:
+            model.update({field: compute(getattr(row, source_name))}).where(key == getattr(row, key.name)).execute()
+        if after is None:
+            return
 
 
 def lock_sequence(database, key):

@@ -1,4 +1,6 @@
 """Tables owned by the Products service: the catalogue and the stock reservations taken from it."""
+from typing import ClassVar
+
 import peewee
 
 from storage import catalog_index
@@ -31,6 +33,10 @@ class Product(ProductsModel):
 
     class Meta:
         table_name = 'products'
+
+    # The rows of a table made before search_name existed get it when the table is brought up to date
+    # (storage.database.add_missing_columns).
+    backfills: ClassVar[dict] = {'search_name': ('name', str.casefold)}
 
     @classmethod
     def create_table(cls, safe=True, **options):

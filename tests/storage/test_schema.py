@@ -2,9 +2,14 @@
 import peewee
 import pytest
 
+from services.pagination import PageRequest
+from services.products import catalog
+from services.products.rules import SearchFilter
 from storage import orders as orders_storage
+from storage import products as products_storage
 from storage.database import bind, open_database
 from storage.orders import Order
+from storage.products import Product
 
 
 class EarlierOrder(peewee.Model):
@@ -45,5 +50,45 @@ def test_an_earlier_orders_table_gains_the_request_id_columns(database_url):
                              customer_email='bob@example.com', shipping_address='y', status='pending',
                              stock_state='reserved')
         bind(orders_storage.database, url, orders_storage.MODELS).close_all()  # a second start changes nothing
+    finally:
+        database.close_all()
+
+
+class EarlierProduct(peewee.Model):
+    """The products table before search_name (the case-folded name that search reads) existed."""
+    name = peewee.CharField(max_length=200, index=True)
+    description = peewee.TextField(default='')
+    price = peewee.DecimalField(max_digits=10, decimal_places=2)
+    stock_quantity = peewee.IntegerField(default=0)
+    category = peewee.CharField(max_length=20, index=True)
+    created_at = peewee.DateTimeField(default='2026-01-01 00:00:00')
+    updated_at = peewee.DateTimeField(default='2026-01-01 00:00:00')
+
+    class Meta:
+        table_name = 'products'
+
+
+def test_an_earlier_products_table_gains_a_filled_search_name_and_its_products_can_be_found(database_url):
+    url = database_url('products')
+    earlier = open_database(url)
+    names = ['Große Straßenkarte', 'Rain Jacket'] + [f'Mug {number}' for number in range(2500)]
+    with earlier.bind_ctx([EarlierProduct]), earlier.connection_context():
+        earlier.create_tables([EarlierProduct])
+        EarlierProduct.insert_many([{'name': name, 'price': '9.99', 'category': 'home'} for name in names]).execute()
+    earlier.close_all()
+
+    database = bind(products_storage.database, url, products_storage.MODELS)
+    try:
+        with database.connection_context():
+            assert [product.search_name for product in Product.select().order_by(Product.id)] == \
+                [name.casefold() for name in names]
+            with pytest.raises(peewee.IntegrityError), database.atomic():  # NOT NULL, as in a table made today
+                Product.insert(name='x', search_name=None, price='1.00', category='home').execute()
+            found = catalog.list_products(PageRequest(10, None), SearchFilter('STRASSE', '', None, None))
+            assert [product.name for product in found.products] == ['Große Straßenkarte']
+            found = catalog.list_products(PageRequest(100, None), SearchFilter('mug 249', '', None, None))
+            assert sorted(product.name for product in found.products) == \
+                ['Mug 249'] + [f'Mug 249{digit}' for digit in range(10)]
+        bind(products_storage.database, url, products_storage.MODELS).close_all()  # a second start changes nothing
     finally:
         database.close_all()
