@@ -16,6 +16,11 @@ from services.settings import DATABASE_THREADS
 from storage import orders as orders_storage
 from storage.database import bind
 
+# Connections each Orders worker keeps to Products, taking calls in turn. Products' workers share its port and the
+# kernel hands each connection to one of them: over a single connection, every stock call of this worker would go to
+# the same Products worker, whatever the others were doing.
+PRODUCTS_CONNECTIONS = 4
+
 log = logging.getLogger('services.orders')
 
 
@@ -86,13 +91,17 @@ async def create_server(address, database_url, products_address, products_timeou
     # Round-robin spreads calls over every address the target resolves to (replicas of Products). While Products
     # is down, gRPC's reconnection backoff grows to 2 minutes by default, so after a long outage Orders would go
     # on refusing orders that long after Products is back; retrying the connection every second bounds that.
-    options = [('grpc.lb_policy_name', 'round_robin'), ('grpc.max_reconnect_backoff_ms', 1000)]
+    # A local subchannel pool gives each channel a connection of its own (gRPC shares one between channels of the
+    # same target and options otherwise).
+    options = [('grpc.lb_policy_name', 'round_robin'), ('grpc.max_reconnect_backoff_ms', 1000),
+               ('grpc.use_local_subchannel_pool', 1)]
     interceptors = tracing.client_interceptors(tracer_provider)
-    channel = (grpc.aio.secure_channel(products_address, products_tls.credentials(), options,
-                                       interceptors=interceptors) if products_tls
-               else grpc.aio.insecure_channel(products_address, options, interceptors=interceptors))
+    channels = [grpc.aio.secure_channel(products_address, products_tls.credentials(), options,
+                                        interceptors=interceptors) if products_tls
+                else grpc.aio.insecure_channel(products_address, options, interceptors=interceptors)
+                for _ in range(PRODUCTS_CONNECTIONS)]
     # A retry waits for an earlier try being undone at most as long as that try's release call can take.
-    desk = OrderDesk(StockClient(channel, products_timeout, issuer), steps, settle_wait=products_timeout + 1)
+    desk = OrderDesk(StockClient(channels, products_timeout, issuer), steps, settle_wait=products_timeout + 1)
     changes = OrderFeed(steps, desk.records)
     grpc_server, port, health = await server.create_server(
         address, steps, [(orders_pb2_grpc.add_OrderServiceServicer_to_server, OrderServicer(desk, changes, steps))],

@@ -1,4 +1,5 @@
 """Orders' side of the stock RPCs on the Products service: deadlines, and errors as domain errors."""
+import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -26,10 +27,11 @@ class StockUnavailable(Unavailable):
 
 
 class StockClient:
-    """Reserve and release stock by reservation id over a grpc.aio channel; every call carries a deadline."""
+    """Reserve and release stock by reservation id over grpc.aio channels, used in turn; every call carries a
+    deadline."""
 
-    def __init__(self, channel, timeout, issuer=None):
-        self._stub = products_pb2_grpc.ProductServiceStub(channel)
+    def __init__(self, channels, timeout, issuer=None):
+        self._stubs = itertools.cycle([products_pb2_grpc.ProductServiceStub(channel) for channel in channels])
         self._timeout = timeout
         self._issuer = issuer  # signs the `service` token each call carries; None: calls carry none
 
@@ -39,7 +41,7 @@ class StockClient:
         request = products_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
             products_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines])
         try:
-            response = await self._stub.ReserveStock(request, timeout=self._timeout, metadata=self._metadata())
+            response = await next(self._stubs).ReserveStock(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise _domain_error(error) from None
         return [ReservedLine(line.product_id, line.quantity, line.product_name, Decimal(line.unit_price))
@@ -49,7 +51,7 @@ class StockClient:
         """Give a reservation's stock back (idempotent); raise StockUnavailable when unsure."""
         request = products_pb2.ReleaseStockRequest(reservation_id=reservation_id)
         try:
-            return (await self._stub.ReleaseStock(request, timeout=self._timeout,
+            return (await next(self._stubs).ReleaseStock(request, timeout=self._timeout,
                                                   metadata=self._metadata())).released_now
         except grpc.RpcError as error:
             raise _domain_error(error) from None

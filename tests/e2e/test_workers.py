@@ -1,4 +1,5 @@
-"""--workers N: N processes serve one port, die with their parent, and are replaced when one dies."""
+"""--workers N: N processes serve one port, die with their parent, and are replaced when one dies; Orders' calls to
+Products are spread over several connections, which the kernel hands to its workers."""
 import contextlib
 import os
 import signal
@@ -7,7 +8,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+from ecommerce.orders.v1 import orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+
+from services.orders.service import PRODUCTS_CONNECTIONS
+from tests.conftest import new_product
+from tests.stock_checks import order_request
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +58,22 @@ def test_both_workers_serve_the_one_port(two_workers):
         with grpc.insecure_channel(two_workers.address) as channel:
             products_pb2_grpc.ProductServiceStub(channel).ListProducts(products_pb2.ListProductsRequest())
     assert serving_pids(two_workers) == children(two_workers.process.popen.pid)
+
+
+def test_orders_calls_products_over_several_connections_in_turn(run_service, database_url):
+    """The kernel hands each connection to one of Products' workers: over a single connection, every stock call of
+    an Orders worker would go to the same Products worker."""
+    products = run_service('products', database_url('products'), ['--workers', '1'])
+    orders = run_service('orders', database_url('orders'), ['--workers', '1', '--products-address', products.address])
+    with grpc.insecure_channel(products.address) as channel:
+        product = new_product(products_pb2_grpc.ProductServiceStub(channel), stock=100)
+    with grpc.insecure_channel(orders.address) as channel:
+        for _ in range(2 * PRODUCTS_CONNECTIONS):
+            orders_pb2_grpc.OrderServiceStub(channel).CreateOrder(order_request([(product.id, 1)]), timeout=10)
+    peers = [entry['peer'] for entry in products.log_entries()
+             if entry.get('message') == 'rpc' and entry['method'].endswith('/ReserveStock')]
+    assert len(peers) == 2 * PRODUCTS_CONNECTIONS
+    assert len(set(peers)) == PRODUCTS_CONNECTIONS > 1
 
 
 def test_a_worker_that_dies_is_replaced(two_workers):

@@ -446,7 +446,7 @@ def desk_calling(loop, products_address, products_timeout, **settings):
     """An OrderDesk over this test's orders database whose Products is at `products_address`, called from the test's
     thread."""
     async def build():
-        stock = StockClient(grpc.aio.insecure_channel(products_address), products_timeout)
+        stock = StockClient([grpc.aio.insecure_channel(products_address)], products_timeout)
         return OrderDesk(stock, DatabaseSteps(orders_storage.database), **settings)
     return Blocking(loop.run(build()), loop)
 
@@ -568,7 +568,7 @@ def test_placement_undone_by_recovery_while_stalled_fails_cleanly(loop, products
     product = new_product(products_stub, stock=5)
 
     async def build():
-        stalling = StallingStock(StockClient(grpc.aio.insecure_channel(products_address), 2.0))
+        stalling = StallingStock(StockClient([grpc.aio.insecure_channel(products_address)], 2.0))
         stalling.desk = OrderDesk(stalling, DatabaseSteps(orders_storage.database))
         return stalling.desk
 
