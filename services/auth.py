@@ -72,6 +72,13 @@ def current_caller():
     return _caller.get()
 
 
+def may_name_actor():
+    """Whether the call being served may say whom it acts for (x-ecommerce-actor, a ReserveStocks entry's actor): a
+    service's, when tokens are checked. Without tokens nobody is known, so nobody is named."""
+    caller = _caller.get()
+    return caller is not ANYONE_AT_ALL and SERVICE in caller.roles
+
+
 def own_orders_only():
     """For the call being served: the email whose orders alone it may read and change, or None for any order."""
     return _caller.get().own_orders_only
@@ -112,6 +119,7 @@ ACCESS = {
     PRODUCTS + 'ListStockMovements': ADMIN_ONLY,
     # Taking and giving back stock without an order: the Orders service alone.
     PRODUCTS + 'ReserveStock': allow(SERVICE),
+    PRODUCTS + 'ReserveStocks': allow(SERVICE),
     PRODUCTS + 'ReleaseStock': allow(SERVICE),
     ORDERS + 'CreateOrder': allow(ADMIN, CUSTOMER, own='customer_email'),
     ORDERS + 'GetOrder': allow(ADMIN, CUSTOMER, own=OWN_ORDER),
@@ -166,7 +174,7 @@ class Gate:
         token = bearer_token(metadata)
         caller = self.verifier.caller(token) if token is not None else ANONYMOUS_CALLER
         _caller.set(caller)
-        acting_for = SERVICE in caller.roles and next(
+        acting_for = may_name_actor() and next(
             (value for key, value in metadata or () if key == request_context.ACTOR_HEADER), '')
         request_context.act_for(acting_for or caller.actor)
         access = access_for(method)

@@ -74,6 +74,11 @@ def configure_logging(level='INFO', service=None):
 
 
 def status_for(error):
+    """The status that answers a call refused with a domain error (status_message)."""
+    return rpc_status.to_status(status_message(error))
+
+
+def status_message(error):
     """The google.rpc.Status for a domain error: code, message, ErrorInfo and its field violations."""
     code = next(code for kind, code in STATUS_CODES if isinstance(error, kind))
     details = [error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)]
@@ -84,7 +89,7 @@ def status_for(error):
         wrapper = any_pb2.Any()
         wrapper.Pack(detail)
         packed.append(wrapper)
-    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=error.message, details=packed))
+    return status_pb2.Status(code=code.value[0], message=error.message, details=packed)
 
 
 def bad_request(violations):

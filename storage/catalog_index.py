@@ -49,14 +49,14 @@ _POSTGRES_SCHEMA = [
 ]
 
 
-def _is_sqlite(database):
+def is_sqlite(database):
     """True on SQLite, whether given the database or a DatabaseProxy bound to it."""
     return isinstance(getattr(database, 'obj', database), peewee.SqliteDatabase)
 
 
 def install(database):
     """Create the index and the counter if missing, filling them from the rows already there."""
-    sqlite = _is_sqlite(database)
+    sqlite = is_sqlite(database)
     with database.atomic():
         index_existed = not sqlite or database.table_exists('product_search')
         for statement in _SQLITE_SCHEMA if sqlite else _POSTGRES_SCHEMA:
@@ -74,7 +74,7 @@ def search(product, text, conditions):
     `id IN (...)` condition does); with no other condition, the index alone counts the matches,
     without reading a product.
     """
-    if len(text) < MIN_INDEXED_LENGTH or not _is_sqlite(product._meta.database):
+    if len(text) < MIN_INDEXED_LENGTH or not is_sqlite(product._meta.database):
         if text:  # LIKE, wildcards escaped; pg_trgm's index serves it
             conditions = [*conditions, product.search_name.contains(text)]
         query = product.select().where(*conditions) if conditions else product.select()

@@ -19,6 +19,11 @@ def error_details(error):
     assert status is not None, f'{error.code()} carries no google.rpc.Status: {error.details()}'
     assert status.code == error.code().value[0]
     assert status.message == error.details()
+    return status_details(status)
+
+
+def status_details(status):
+    """The ErrorInfo and BadRequest of a google.rpc.Status."""
     details = ErrorDetails(None, None, {}, {})
     for packed in status.details:
         info, bad_request = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()

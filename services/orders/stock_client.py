@@ -1,5 +1,9 @@
-"""Orders' side of the stock RPCs on the Products service: deadlines, and errors as domain errors."""
+"""Orders' side of the stock RPCs on the Products service: deadlines, errors as domain errors, and the reservations
+of orders placed at the same time sent together."""
+import asyncio
+import contextvars
 import itertools
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -26,26 +30,52 @@ class StockUnavailable(Unavailable):
     reason = 'PRODUCTS_UNAVAILABLE'
 
 
+# At most this many ReserveStocks calls of one Orders worker are under way at once: reservations asked for meanwhile
+# wait for one to end and go together in the next. One call and one commit at Products then serve many orders.
+RESERVE_CALLS_IN_FLIGHT = 1
+# Reservations in one call at most, which bounds how long Products holds its write transaction for one call.
+RESERVATIONS_PER_CALL = 32
+# A call whose deadline has passed while it waited is still sent, to fail at once (its outcome stays unsure).
+MIN_TIMEOUT_S = 0.001
+
+
 class StockClient:
     """Reserve and release stock by reservation id over grpc.aio channels, used in turn; every call carries a
-    deadline."""
+    deadline. Reservations asked for while others are under way are sent together (ReserveStocks)."""
 
     def __init__(self, channels, timeout, issuer=None):
         self._stubs = itertools.cycle([products_pb2_grpc.ProductServiceStub(channel) for channel in channels])
         self._timeout = timeout
         self._issuer = issuer  # signs the `service` token each call carries; None: calls carry none
+        self._reservations = CallBatcher(self._reserve_together, RESERVE_CALLS_IN_FLIGHT, RESERVATIONS_PER_CALL)
 
     async def reserve(self, reservation_id, lines):
         """Take stock for (product_id, quantity) lines, all or none; raise InsufficientStock,
         ProductNotFound or FailedPrecondition when nothing was taken, StockUnavailable when unsure."""
-        request = products_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
-            products_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines])
-        try:
-            response = await next(self._stubs).ReserveStock(request, timeout=self._timeout, metadata=self._metadata())
-        except grpc.RpcError as error:
-            raise _domain_error(error) from None
+        entry = products_pb2.StockReservation(
+            reservation=products_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
+                products_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines]),
+            request_id=current_request_id(), actor=current_actor())
+        # The deadline runs from now: a reservation waiting for the next call has that much less of it.
+        outcome = await self._reservations.submit((entry, time.monotonic() + self._timeout))
+        if isinstance(outcome, Exception):
+            raise outcome
+        if outcome.HasField('refused'):
+            raise _refusal(outcome.refused.code, outcome.refused.message, _error_info_of(outcome.refused))
         return [ReservedLine(line.product_id, line.quantity, line.product_name, Decimal(line.unit_price))
-                for line in response.lines]
+                for line in outcome.reserved.lines]
+
+    async def _reserve_together(self, entries):
+        """One ReserveStocks call of (StockReservation, deadline) entries, by the earliest deadline: an outcome per
+        entry, or, when the call itself failed, the error for each."""
+        timeout = max(min(deadline for _, deadline in entries) - time.monotonic(), MIN_TIMEOUT_S)
+        try:
+            response = await next(self._stubs).ReserveStocks(
+                products_pb2.ReserveStocksRequest(reservations=[entry for entry, _ in entries]), timeout=timeout,
+                metadata=self._metadata())
+        except grpc.RpcError as error:
+            return [_domain_error(error) for _ in entries]
+        return list(response.outcomes)
 
     async def release(self, reservation_id):
         """Give a reservation's stock back (idempotent); raise StockUnavailable when unsure."""
@@ -75,23 +105,92 @@ _DEFINITE = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.S
 
 
 def _domain_error(error):
-    if error.code() not in _DEFINITE:
-        return StockUnavailable(f'the products service did not answer ({error.code().name}); try again')
-    info = _error_info(error)
+    return _refusal(error.code(), error.details(), _error_info(error))
+
+
+def _refusal(code, message, info):
+    """The domain error for a refusal by Products: a status code (grpc.StatusCode or its number), its message and
+    its ErrorInfo (or None)."""
+    code = code if isinstance(code, grpc.StatusCode) else _STATUS_CODES.get(code, grpc.StatusCode.UNKNOWN)
+    if code not in _DEFINITE:
+        return StockUnavailable(f'the products service did not answer ({code.name}); try again')
     metadata = info.metadata if info else {}
     if info and info.reason == InsufficientStock.reason:
         return InsufficientStock(int(metadata['product_id']), int(metadata['requested']), int(metadata['available']),
                                  metadata.get('product_name'))
     if info and info.reason == ProductNotFound.reason:
         return ProductNotFound(int(metadata['product_id']))
-    return FailedPrecondition(f'the products service refused the stock change: {error.details()}',
+    return FailedPrecondition(f'the products service refused the stock change: {message}',
                               reason=info.reason if info else 'STOCK_REFUSED')
+
+
+_STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def _error_info(error):
     status = rpc_status.from_call(error)
-    for detail in status.details if status else ():
+    return _error_info_of(status) if status else None
+
+
+def _error_info_of(status):
+    """The ErrorInfo among a google.rpc.Status's details, or None."""
+    for detail in status.details:
         info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info):
             return info
     return None
+
+
+class CallBatcher:
+    """Items submitted while `in_flight` calls are under way wait, and go together in the next call (at most
+    `per_call` of them): alone, an item is sent at once; under load, one call carries many.
+
+    `send` is an async function of a list of items returning one result per item, in order. A call runs in the
+    context of its first item's submitter: its request id, actor and trace."""
+
+    def __init__(self, send, in_flight, per_call):
+        self._send = send
+        self._in_flight = in_flight
+        self._per_call = per_call
+        self._waiting = []  # (item, future, context)
+        self._calls = set()  # the calls under way (a task must be referenced until it ends)
+
+    async def submit(self, item):
+        """The result of `item` in the call that carried it."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future, contextvars.copy_context()))
+        if len(self._calls) < self._in_flight:
+            self._start_call()
+        return await future
+
+    def _start_call(self):
+        # An item whose submitter stopped waiting (cancelled) is not sent.
+        waiting = [entry for entry in self._waiting if not entry[1].done()]
+        batch, self._waiting = waiting[:self._per_call], waiting[self._per_call:]
+        if not batch:
+            return
+        call = asyncio.create_task(self._call(batch), context=batch[0][2])
+        self._calls.add(call)
+        call.add_done_callback(self._ended)
+
+    async def _call(self, batch):
+        futures = [future for _, future, _ in batch]
+        try:
+            results = await self._send([item for item, _, _ in batch])
+        except asyncio.CancelledError:
+            for future in futures:
+                future.cancel()
+            raise
+        except Exception as error:  # each submitter gets it, as if its own call had raised it
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for future, result in zip(futures, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    def _ended(self, call):
+        self._calls.discard(call)
+        if self._waiting:
+            self._start_call()

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 import peewee
 
 from services import metrics
-from services.errors import AlreadyExists, FailedPrecondition, InsufficientStock, ProductNotFound
-from services.request_context import current_actor, current_request_id
+from services.errors import AlreadyExists, DomainError, FailedPrecondition, InsufficientStock, ProductNotFound
+from services.request_context import current_actor, current_request_id, on_behalf
 from storage import catalog_index
 from storage.database import Prepared, PreparedInsert, keyset_page, utcnow
 from storage.products import Product, StockMovement, StockReservation, StockReservationLine, database
@@ -136,12 +136,63 @@ _TAKE = Prepared(lambda quantity, product_id: Product
                  .returning(Product.name, Product.price, Product.stock_quantity))
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """One reservation of a batch (reserve_stocks), validated, with the request id and actor it is made for."""
+    reservation_id: str
+    lines: list  # of (product_id, quantity)
+    request_id: str = ''
+    actor: str = ''
+
+
 def reserve_stock(reservation_id, lines):
     """Take stock for every (product_id, quantity) line, all or none; return the reservation's lines.
 
     Each line is one conditional UPDATE (stock >= quantity), in product id order so that concurrent
     reservations on PostgreSQL lock rows in the same order. Repeating an id returns its first result.
     """
+    try:
+        rows, taken = _reserve(reservation_id, lines)
+    except InsufficientStock:
+        metrics.stock().reservations_refused.inc()
+        raise
+    if taken:
+        metrics.stock().units_reserved.inc(sum(quantity for _, quantity in lines))
+    return rows
+
+
+def reserve_stocks(reservations):
+    """Reserve each of `reservations` (Reservation) as reserve_stock would, each all or none on its own, in one
+    transaction: one commit for all. Returns one outcome per reservation, in order: its lines, or the DomainError
+    that refused it."""
+    outcomes, units_taken = [], 0
+    with database.atomic():
+        _lock_rows_in_order({product_id for reservation in reservations for product_id, _ in reservation.lines})
+        for reservation in reservations:
+            with on_behalf(reservation.request_id, reservation.actor):
+                try:
+                    rows, taken = _reserve(reservation.reservation_id, reservation.lines)
+                except DomainError as refusal:
+                    outcomes.append(refusal)
+                    continue
+            outcomes.append(rows)
+            units_taken += sum(quantity for _, quantity in reservation.lines) if taken else 0
+    metrics.stock().reservations_refused.inc(sum(isinstance(outcome, InsufficientStock) for outcome in outcomes))
+    metrics.stock().units_reserved.inc(units_taken)
+    return outcomes
+
+
+def _lock_rows_in_order(product_ids):
+    """On PostgreSQL, lock the rows of every product a batch takes from, in id order, before any is taken: each
+    reservation takes its own in id order, but one after the other they would not be, and two batches could then
+    wait for each other. SQLite's writers take turns anyway."""
+    if product_ids and not catalog_index.is_sqlite(database):
+        list(Product.select(Product.id).where(Product.id.in_(sorted(product_ids))).order_by(Product.id).for_update())
+
+
+def _reserve(reservation_id, lines):
+    """(the reservation's lines, whether this call took the stock): in a transaction of its own, or a savepoint of
+    the caller's, so that a refusal undoes this reservation only."""
     try:
         with database.atomic():
             now = utcnow()
@@ -157,12 +208,8 @@ def reserve_stock(reservation_id, lines):
                 row.id = _NEW_RESERVATION_LINE(**row.__data__)
     except peewee.IntegrityError:
         # The id was used before (or by a concurrent call that committed first).
-        return _replay_reservation(reservation_id, lines)
-    except InsufficientStock:
-        metrics.stock().reservations_refused.inc()
-        raise
-    metrics.stock().units_reserved.inc(sum(quantity for _, quantity in lines))
-    return rows
+        return _replay_reservation(reservation_id, lines), False
+    return rows, True
 
 
 def _take(product_id, quantity, reservation_id):

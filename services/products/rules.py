@@ -17,6 +17,7 @@ MAX_DESCRIPTION_LENGTH = 5000
 MAX_STOCK = 1_000_000_000
 MAX_RESERVATION_LINES = 100
 MAX_RESERVATION_ID_LENGTH = 100
+MAX_BATCHED_RESERVATIONS = 1000  # in one ReserveStocks call
 
 
 def _name(value):
@@ -194,3 +195,10 @@ def stock_lines(reservation_id, lines):
             raise InvalidArgument(f'lines[{index}].product_id', f'product {product_id} is listed twice')
         seen.add(product_id)
     return list(lines)
+
+
+def reservation_batch(size):
+    """Validate the size of a ReserveStocks call: 1 to MAX_BATCHED_RESERVATIONS reservations (each is checked on its
+    own by stock_lines; one named twice is taken once and repeated, as two ReserveStock calls would be)."""
+    if not 1 <= size <= MAX_BATCHED_RESERVATIONS:
+        raise InvalidArgument('reservations', f'must hold 1 to {MAX_BATCHED_RESERVATIONS} reservations')

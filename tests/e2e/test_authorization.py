@@ -37,6 +37,7 @@ EXPECTED = {
     'DeleteProduct': ADMIN_ONLY,
     'ImportProducts': ADMIN_ONLY,
     'ReserveStock': SERVICE_ONLY,
+    'ReserveStocks': SERVICE_ONLY,
     'ReleaseStock': SERVICE_ONLY,
     'CreateOrder': ANN_OR_ADMIN,
     'GetOrdersByCustomer': ANN_OR_ADMIN,
@@ -50,7 +51,7 @@ EXPECTED = {
 }
 HTTP_STATUS = {OK: 200, UNAUTH: 401, DENIED: 403, HIDDEN: 404}
 # Not routed by Envoy at all: refused there as a method that does not exist, whoever calls.
-INTERNAL = ('ReserveStock', 'ReleaseStock')
+INTERNAL = ('ReserveStock', 'ReserveStocks', 'ReleaseStock')
 
 
 @pytest.fixture(scope='module')
@@ -127,6 +128,9 @@ def call_for(shop, rpc):
         'ImportProducts': lambda: ([products_pb2.ImportProductsRequest(products=[new_product])], None),
         'ReserveStock': lambda: (products_pb2.ReserveStockRequest(reservation_id=uuid.uuid4().hex, lines=[
             products_pb2.StockLine(product_id=product, quantity=1)]), None),
+        'ReserveStocks': lambda: (products_pb2.ReserveStocksRequest(reservations=[products_pb2.StockReservation(
+            reservation=products_pb2.ReserveStockRequest(reservation_id=uuid.uuid4().hex, lines=[
+                products_pb2.StockLine(product_id=product, quantity=1)]))]), None),
         'ReleaseStock': lambda: (products_pb2.ReleaseStockRequest(reservation_id=uuid.uuid4().hex), None),
         'CreateOrder': lambda: (order_request(product, ANN), ('POST', '/api/orders', {
             'customer_name': 'Ann', 'customer_email': ANN, 'shipping_address': '1 Road',

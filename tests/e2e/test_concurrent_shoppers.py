@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
-from ecommerce.products.v1 import products_pb2_grpc
+from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
 from tests.conftest import new_product
 from tests.e2e.clients import RestClient
@@ -20,6 +20,7 @@ from tests.stock_checks import Status, all_orders, assert_stock_conserved, order
 pytestmark = pytest.mark.e2e
 
 SHOPPERS = 32
+PER_BATCH = 10  # reservations in each ReserveStocks call, taking from two products in turn
 FAILED_PRECONDITION = 9  # google.rpc.Code in REST error bodies
 
 
@@ -167,6 +168,43 @@ def test_32_shoppers_placing_and_cancelling_lose_no_stock(system, stubs, figures
     figures(shoppers=SHOPPERS, calls=sum(outcome.values()), **outcome,
             units_on_shelf=sum(stock.values()), units_in_live_orders=sum(held.values()),
             invariant='initial == shelf + live orders, per product')
+
+
+def test_reservation_batches_taking_the_same_products_in_opposite_orders_never_deadlock(system, stubs, figures):
+    """Two ReserveStocks calls at once, one listing A's reservation before B's and the other B's before A's, on the
+    Products workers: on PostgreSQL each would hold one row and wait for the other's, unless a batch locks its rows
+    in id order first."""
+    products_stub, _orders_stub = stubs
+    first, second = (new_product(products_stub, stock=10_000).id for _ in range(2))
+    rounds = 30
+
+    def batches(index):
+        order = (first, second) if index % 2 else (second, first)
+        outcomes = []
+        for round_ in range(rounds):
+            request = products_pb2.ReserveStocksRequest(reservations=[
+                products_pb2.StockReservation(reservation=products_pb2.ReserveStockRequest(
+                    reservation_id=f'opposite-{index}-{round_}-{position}',
+                    lines=[products_pb2.StockLine(product_id=order[position % 2], quantity=1)]))
+                for position in range(PER_BATCH)])
+            # A connection of its own each time (channels share one otherwise), which the kernel gives to one Products
+            # worker or the other.
+            with grpc.insecure_channel(system.products, [('grpc.use_local_subchannel_pool', 1)]) as channel:
+                response = products_pb2_grpc.ProductServiceStub(channel).ReserveStocks(request, timeout=30)
+            outcomes.extend(outcome.WhichOneof('outcome') for outcome in response.outcomes)
+        return outcomes
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = [outcome for each in pool.map(batches, range(4)) for outcome in each]
+    assert outcomes == ['reserved'] * (4 * rounds * PER_BATCH)
+    stock = {product_id: products_stub.GetProduct(products_pb2.GetProductRequest(id=product_id)).stock_quantity
+             for product_id in (first, second)}
+    taken_each = 4 * rounds * PER_BATCH // 2
+    assert stock == {first: 10_000 - taken_each, second: 10_000 - taken_each}
+    for reservation_id in (f'opposite-{index}-{round_}-{position}' for index in range(4) for round_ in range(rounds)
+                           for position in range(PER_BATCH)):  # no order holds them: back on the shelf
+        products_stub.ReleaseStock(products_pb2.ReleaseStockRequest(reservation_id=reservation_id))
+    figures(batches=4 * rounds, reservations=len(outcomes), invariant='every reservation taken, none deadlocked')
 
 
 def all_orders_of(orders_stub, products):

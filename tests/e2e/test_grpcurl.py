@@ -35,7 +35,8 @@ def test_list_shows_exactly_the_service_health_and_reflection(system, server, se
 
 @pytest.mark.parametrize('server, service, methods', [
     ('products', PRODUCTS, ['CreateProduct', 'DeleteProduct', 'GetProduct', 'ImportProducts', 'ListProducts',
-                            'ListStockMovements', 'ReleaseStock', 'ReserveStock', 'SearchProducts', 'UpdateProduct']),
+                            'ListStockMovements', 'ReleaseStock', 'ReserveStock', 'ReserveStocks', 'SearchProducts',
+                            'UpdateProduct']),
     ('orders', ORDERS, ['CancelOrder', 'CreateOrder', 'GetOrder', 'GetOrdersByCustomer', 'ListOrderEvents',
                         'ListOrders', 'UpdateOrderStatus', 'WatchOrder', 'WatchOrders']),
 ])

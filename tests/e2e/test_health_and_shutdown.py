@@ -81,18 +81,20 @@ def test_sigterm_reports_not_serving_then_exits_0(tmp_path, database_url, health
 
 
 class SlowProducts(products_pb2_grpc.ProductServiceServicer):
-    """A stand-in Products whose ReserveStock holds until the test lets it answer."""
+    """A stand-in Products whose ReserveStocks holds until the test lets it answer."""
 
     def __init__(self):
         self.entered = threading.Event()
         self.proceed = threading.Event()
 
-    def ReserveStock(self, request, context):
+    def ReserveStocks(self, request, context):
         self.entered.set()
         self.proceed.wait(30)
-        return products_pb2.ReserveStockResponse(reservation_id=request.reservation_id, lines=[
-            products_pb2.ReservedLine(product_id=line.product_id, quantity=line.quantity, product_name='Slow Lamp',
-                                      unit_price='12.50') for line in request.lines])
+        return products_pb2.ReserveStocksResponse(outcomes=[products_pb2.ReservationOutcome(
+            reserved=products_pb2.ReserveStockResponse(reservation_id=entry.reservation.reservation_id, lines=[
+                products_pb2.ReservedLine(product_id=line.product_id, quantity=line.quantity,
+                                          product_name='Slow Lamp', unit_price='12.50')
+                for line in entry.reservation.lines])) for entry in request.reservations])
 
 
 @pytest.fixture

@@ -88,8 +88,8 @@ def test_a_known_workload_moves_each_counter_by_exactly_what_it_did(system):
     after = {name: Scrape(address) for name, address in system.metrics.items()}
     products, orders = (before['products'], after['products']), (before['orders'], after['orders'])
     calls = [(products, PRODUCTS, 'GetProduct', 'OK', 25), (products, PRODUCTS, 'GetProduct', 'NOT_FOUND', 1),
-             (products, PRODUCTS, 'ReserveStock', 'OK', 3),
-             (products, PRODUCTS, 'ReserveStock', 'FAILED_PRECONDITION', 1),
+             # One call each: the refused reservation is an outcome of its call, which succeeds.
+             (products, PRODUCTS, 'ReserveStocks', 'OK', 4),
              (products, PRODUCTS, 'ReleaseStock', 'OK', 2), (orders, ORDERS, 'CreateOrder', 'OK', 3),
              (orders, ORDERS, 'CreateOrder', 'FAILED_PRECONDITION', 1), (orders, ORDERS, 'CancelOrder', 'OK', 1),
              (orders, ORDERS, 'UpdateOrderStatus', 'OK', 1)]

@@ -71,7 +71,7 @@ def test_orders_calls_products_over_several_connections_in_turn(run_service, dat
         for _ in range(2 * PRODUCTS_CONNECTIONS):
             orders_pb2_grpc.OrderServiceStub(channel).CreateOrder(order_request([(product.id, 1)]), timeout=10)
     peers = [entry['peer'] for entry in products.log_entries()
-             if entry.get('message') == 'rpc' and entry['method'].endswith('/ReserveStock')]
+             if entry.get('message') == 'rpc' and entry['method'].endswith('/ReserveStocks')]
     assert len(peers) == 2 * PRODUCTS_CONNECTIONS
     assert len(set(peers)) == PRODUCTS_CONNECTIONS > 1
 

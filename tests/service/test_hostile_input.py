@@ -277,6 +277,39 @@ def test_reserve_stock(products_stub, products_probe, catalogue, data):
 
 
 @MANY
+@given(data=st.data())
+def test_reserve_stocks(products_stub, products_probe, catalogue, data):
+    """A batch whose entries are spoiled one by one: each is taken whole or refused alone, and the call never fails
+    for one of them."""
+    entries = []
+    for _ in range(data.draw(st.integers(0, 3))):
+        valid = {'reservation_id': data.draw(st.uuids()).hex,
+                 'lines': [products_pb2.StockLine(product_id=product_id, quantity=1) for product_id in catalogue]}
+        fields = data.draw(spoiled(valid, {'reservation_id': hostile_text(), 'lines': stock_lines(catalogue)})
+                           if data.draw(st.booleans()) else st.just(valid))
+        entries.append(products_pb2.StockReservation(
+            reservation=products_pb2.ReserveStockRequest(**fields), request_id=data.draw(hostile_text()),
+            actor=data.draw(hostile_text())))
+    request = products_pb2.ReserveStocksRequest(reservations=entries)
+    before = stocks(products_stub, catalogue)
+    answered = products_probe.send(products_stub.ReserveStocks, request)
+    if answered is None:
+        assert stocks(products_stub, catalogue) == before
+        return
+    assert len(answered.outcomes) == len(request.reservations)
+    taken, granted = dict.fromkeys(before, 0), set()
+    for entry_, outcome in zip(request.reservations, answered.outcomes, strict=True):
+        if outcome.HasField('reserved') and entry_.reservation.reservation_id not in granted:
+            granted.add(entry_.reservation.reservation_id)
+            for line in entry_.reservation.lines:
+                taken[line.product_id] += line.quantity
+    assert stocks(products_stub, catalogue) == {pid: stock - taken[pid] for pid, stock in before.items()}
+    for reservation_id in granted:
+        products_stub.ReleaseStock(products_pb2.ReleaseStockRequest(reservation_id=reservation_id))
+    assert stocks(products_stub, catalogue) == before
+
+
+@MANY
 @given(reservation_id=hostile_text())
 def test_release_stock_of_no_reservation(products_stub, products_probe, catalogue, reservation_id):
     before = all_products(products_stub)

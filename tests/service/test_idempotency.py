@@ -148,9 +148,9 @@ class DelayedProducts(products_pb2_grpc.ProductServiceServicer):
         self.delay = delay
         self.reservations = 0
 
-    def ReserveStock(self, request, context):
-        response = self.real.ReserveStock(request)
-        self.reservations += 1
+    def ReserveStocks(self, request, context):
+        response = self.real.ReserveStocks(request)
+        self.reservations += len(request.reservations)
         time.sleep(self.delay)
         return response
 

@@ -393,9 +393,9 @@ class AnswerLostProducts(products_pb2_grpc.ProductServiceServicer):
         self.real = real
         self.reservations = []
 
-    def ReserveStock(self, request, context):
-        response = self.real.ReserveStock(request)
-        self.reservations.append(request.reservation_id)
+    def ReserveStocks(self, request, context):
+        response = self.real.ReserveStocks(request)
+        self.reservations.extend(entry.reservation.reservation_id for entry in request.reservations)
         caller_gone = threading.Event()
         context.add_callback(caller_gone.set)
         caller_gone.wait()

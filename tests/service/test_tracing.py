@@ -23,7 +23,7 @@ from tests.servers import serving
 from tests.service.test_orders_service import order_request, rpc_error
 
 CREATE_ORDER = '/ecommerce.orders.v1.OrderService/CreateOrder'
-RESERVE_STOCK = '/ecommerce.products.v1.ProductService/ReserveStock'
+RESERVE_STOCK = '/ecommerce.products.v1.ProductService/ReserveStocks'
 
 
 @pytest.fixture
@@ -90,7 +90,8 @@ def test_a_refused_order_ends_its_spans_with_the_status_it_was_answered(traced, 
     [order_span] = spans_named(spans, CREATE_ORDER, SpanKind.SERVER)
     [reserve_served] = spans_named(spans, RESERVE_STOCK, SpanKind.SERVER)
     assert order_span.attributes['rpc.grpc.status_code'] == grpc.StatusCode.FAILED_PRECONDITION.value[0]
-    assert reserve_served.attributes['rpc.grpc.status_code'] == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    # The refusal is one outcome of the ReserveStocks call, which itself succeeded.
+    assert reserve_served.attributes['rpc.grpc.status_code'] == grpc.StatusCode.OK.value[0]
 
 
 def test_health_checks_make_no_spans(traced, spans):
