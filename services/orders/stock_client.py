@@ -82,7 +82,7 @@ class StockClient:
         request = products_pb2.ReleaseStockRequest(reservation_id=reservation_id)
         try:
             return (await next(self._stubs).ReleaseStock(request, timeout=self._timeout,
-                                                  metadata=self._metadata())).released_now
+                                                         metadata=self._metadata())).released_now
         except grpc.RpcError as error:
             raise _domain_error(error) from None
 
