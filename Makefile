@@ -10,7 +10,7 @@ PROTOS := $(shell find protos -name '*.proto')
 GENERATED := ecommerce/.generated
 DESCRIPTOR := build/api_descriptor.pb
 ENVOY_CONFIG := build/envoy.yaml
-# Envoy serves it at /api/openapi.json; services.gateway expects it beside the descriptor set.
+# Envoy serves it at /api/openapi.json; scripts.gateway expects it beside the descriptor set.
 OPENAPI := build/openapi.json
 BUF := build/tools/node_modules/.bin/buf
 # Where googleapis-common-protos keeps google/api and google/rpc .proto files.
@@ -42,11 +42,11 @@ $(DESCRIPTOR): $(PROTOS) $(INSTALLED)
 		--descriptor_set_out=$@ $(PROTOS:protos/%=%) google/rpc/status.proto google/rpc/error_details.proto
 
 # The REST API's OpenAPI document, from the descriptor set's http rules, messages and comments.
-$(OPENAPI): $(DESCRIPTOR) services/openapi.py
-	$(PY) -m services.openapi --descriptor $(DESCRIPTOR) --out $@
+$(OPENAPI): $(DESCRIPTOR) scripts/openapi.py
+	$(PY) -m scripts.openapi --descriptor $(DESCRIPTOR) --out $@
 
 $(ENVOY_CONFIG): envoy/envoy.yaml $(DESCRIPTOR) $(INSTALLED)
-	$(PY) -m services.gateway --descriptor $(DESCRIPTOR) --out $@
+	$(PY) -m scripts.gateway --descriptor $(DESCRIPTOR) --out $@
 
 run: all
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
@@ -55,8 +55,8 @@ run: all
 # with a curl and a grpcurl line. Orders signs its own service tokens with the same key.
 AUTH_DIR := data/auth
 run-secure: all
-	$(PY) -m services.tokens keys --dir $(AUTH_DIR) --if-missing
-	$(PY) -m services.tokens local --dir $(AUTH_DIR)
+	$(PY) -m scripts.tokens keys --dir $(AUTH_DIR) --if-missing
+	$(PY) -m scripts.tokens local --dir $(AUTH_DIR)
 	AUTH_JWKS=$(AUTH_DIR)/jwks.json ORDERS_SERVICE_KEY=$(AUTH_DIR)/signing-key.json \
 		PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
 

@@ -172,10 +172,10 @@ UNLIMITED_WRITES = {'writes_per_second': 1_000_000, 'write_burst': 1_000_000}
 
 def start_envoy(folder, products, orders, tls=None, **gateway_settings):
     """The real Envoy in front of the services on free ports, once ready; returns (process, gateway, admin).
-    `tls` (a services.gateway.GatewayTls) turns on TLS on its listener and towards the services;
+    `tls` (a scripts.gateway.GatewayTls) turns on TLS on its listener and towards the services;
     `gateway_settings` go to render_config (writes_per_second=..., write_burst=...): by default, no write limit
     that a test could reach."""
-    from services.gateway import GatewayTls, render_config
+    from scripts.gateway import GatewayTls, render_config
     gateway, admin = f'127.0.0.1:{free_port()}', f'127.0.0.1:{free_port()}'
     config = Path(folder) / f'envoy-{uuid.uuid4().hex[:6]}.yaml'
     config.write_text(render_config(DESCRIPTOR, gateway, admin, products, orders, tls or GatewayTls(),
@@ -211,7 +211,7 @@ def running_system(folder, products_url, orders_url, products_args=(), orders_ar
     """Products, Orders and Envoy started in that order and stopped in reverse, pass or fail.
 
     products_args / orders_args go to the services' command lines (e.g. a --workers N of the future); envoy_tls
-    (a services.gateway.GatewayTls) and gateway_settings to Envoy's configuration (start_envoy)."""
+    (a scripts.gateway.GatewayTls) and gateway_settings to Envoy's configuration (start_envoy)."""
     processes = {}
     try:
         processes['products'], products = start_service('products', products_url, folder, products_args, env=env)

@@ -1,9 +1,9 @@
-"""Writes deploy/kubernetes/gateway-config.yaml: Envoy's configuration, rendered by services.gateway for the
+"""Writes deploy/kubernetes/gateway-config.yaml: Envoy's configuration, rendered by scripts.gateway for the
 Kubernetes Services and the image's paths, as a ConfigMap. Run it after changing envoy/envoy.yaml or the admin
 console's file names; the manifests' test fails until the file is what this writes."""
 import pathlib
 
-from services.gateway import render_config
+from scripts.gateway import render_config
 
 MANIFEST = pathlib.Path(__file__).resolve().parent.parent / 'deploy' / 'kubernetes' / 'gateway-config.yaml'
 # Where the Dockerfile puts the checkout: `make all` builds the descriptor set there, beside envoy/admin/.

@@ -282,7 +282,7 @@ def secret_key(secret):
 @dataclass
 class TokenIssuer:
     """Signs tokens with one key (a private JWK or a shared secret): for the Orders service's own calls to Products,
-    and for `python -m services.tokens`."""
+    and for `python -m scripts.tokens`."""
     key: jwt.PyJWK
     audience: str = DEFAULT_AUDIENCE
     _service: tuple = ('', 0.0)  # the service token last signed, and when to sign a new one

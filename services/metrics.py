@@ -13,7 +13,7 @@ import shutil
 import sys
 import tempfile
 
-from services.gateway import split_address
+from services.settings import split_address
 
 log = logging.getLogger('services')
 

@@ -1,4 +1,4 @@
-"""Default addresses and the settings each service takes from flags or the environment."""
+"""Default addresses, limits, and the settings each service takes from flags or the environment."""
 import argparse
 import os
 
@@ -22,7 +22,7 @@ MAX_IMPORT_ROWS = 100_000
 # Writes one client address may send through Envoy (every call but the reads and watches: creating, changing,
 # deleting and importing products; placing, changing and cancelling orders): a token bucket per address that holds
 # at most WRITE_BURST and gains WRITES_PER_SECOND every second. A write over it is refused by Envoy with HTTP 429 /
-# RESOURCE_EXHAUSTED before it reaches a service. Reads are not limited. (`python -m services.gateway
+# RESOURCE_EXHAUSTED before it reaches a service. Reads are not limited. (`python -m scripts.gateway
 # --writes-per-second N --write-burst M` overrides both.)
 WRITES_PER_SECOND = 50
 WRITE_BURST = 100
@@ -103,3 +103,11 @@ def service_parser(description, environ, prefix, address, database_url, metrics_
                         help="the `aud` every token must name (env AUTH_AUDIENCE, default %(default)s)")
     parser.add_argument('--log-level', default=environ.get('LOG_LEVEL', 'INFO'))
     return parser
+
+
+def split_address(address):
+    """('host', port) from 'host:port' or '[v6]:port'; ValueError without a port."""
+    host, _, port = address.rpartition(':')
+    if not host or not port.isdigit():
+        raise ValueError(f'expected host:port, got {address!r}')
+    return host.strip('[]'), int(port)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 # The benchmark starts the system the same way: one copy of the process plumbing, in bench/processes.py.
 from bench.processes import run_sql, running_system, start_service
 from cli.main import app as ecommerce_app
-from services import tokens
+from scripts import tokens
 from services.orders.service import create_server as create_orders_server
 from services.products.service import create_server as create_products_server
 from storage import orders as orders_storage

@@ -5,7 +5,8 @@ import time
 
 import jwt
 
-from services import auth, tokens
+from scripts import tokens
+from services import auth
 
 # A shared secret for tests that sign with HS256.
 SECRET = 'a shared secret long enough for HS256!'

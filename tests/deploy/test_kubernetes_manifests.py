@@ -13,12 +13,13 @@ import yaml
 
 from bench.processes import BIN, DESCRIPTOR
 from scripts import kubernetes_envoy_config
+from scripts.gateway import render_config
 from services import settings
-from services.gateway import render_config, split_address
 from services.orders import __main__ as orders_main
 from services.orders.servicer import OrderServicer
 from services.products import __main__ as products_main
 from services.products.servicer import ProductServicer
+from services.settings import split_address
 
 MANIFESTS = pathlib.Path(__file__).resolve().parents[2] / 'deploy' / 'kubernetes'
 # The oldest Kubernetes the manifests are for (the preStop `sleep` action is on by default from 1.30), and the

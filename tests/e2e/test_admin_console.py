@@ -19,9 +19,10 @@ from google.protobuf import json_format
 from playwright.sync_api import expect, sync_playwright
 
 from bench.processes import start_envoy
+from scripts import tokens
 from scripts.debian import ensure_command
-from services import auth, tokens
-from services.gateway import ADMIN_CONSOLE
+from scripts.gateway import ADMIN_CONSOLE
+from services import auth
 from tests.e2e.clients import ROOT, RestClient
 from tests.e2e.test_rest import (
     all_pages,

@@ -11,7 +11,8 @@ import pytest
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
-from services import auth, tokens
+from scripts import tokens
+from services import auth
 from tests.tokens import bad_tokens_for
 
 pytestmark = pytest.mark.e2e

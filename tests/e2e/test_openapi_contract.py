@@ -13,7 +13,8 @@ from hypothesis import settings
 from schemathesis.checks import positive_data_acceptance, unsupported_method
 
 from bench.processes import ROOT
-from services import auth, tokens
+from scripts import tokens
+from services import auth
 from tests.e2e.clients import RestClient
 
 pytestmark = pytest.mark.e2e

@@ -9,8 +9,8 @@ import pytest
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
 from bench.processes import running_system
+from scripts.gateway import GatewayTls
 from services import server
-from services.gateway import GatewayTls
 from tests.certificates import CertificateAuthority
 from tests.e2e.clients import RestClient
 from tests.e2e.test_rest import create_product, place_order, stock

@@ -7,7 +7,8 @@ import pytest
 from ecommerce.orders.v1 import orders_pb2
 from ecommerce.products.v1 import products_pb2
 
-from services import auth, tokens
+from scripts import tokens
+from services import auth
 from services.errors import PermissionDenied, Unauthenticated
 from tests.tokens import SECRET, bad_tokens_for
 

@@ -1,4 +1,4 @@
-"""Envoy's configuration as services.gateway renders it: what it refuses to render, and tracing when asked for."""
+"""Envoy's configuration as scripts.gateway renders it: what it refuses to render, and tracing when asked for."""
 import subprocess
 import sys
 
@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from bench.processes import BIN, DESCRIPTOR, ROOT
-from services.gateway import render_config
+from scripts.gateway import render_config
 
 SERVICES = ('127.0.0.1:50051', '127.0.0.1:50052')
 
@@ -25,7 +25,7 @@ def test_an_admin_interface_others_can_reach_is_refused_unless_allowed(admin):
 
 def test_the_command_line_refuses_a_public_admin_address_in_one_line(tmp_path):
     out = tmp_path / 'envoy.yaml'
-    result = subprocess.run([sys.executable, '-m', 'services.gateway', '--descriptor', str(DESCRIPTOR),
+    result = subprocess.run([sys.executable, '-m', 'scripts.gateway', '--descriptor', str(DESCRIPTOR),
                              '--out', str(out), '--admin', '0.0.0.0:9901'], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2
     assert 'loopback' in result.stderr and 'Traceback' not in result.stderr

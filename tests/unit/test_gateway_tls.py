@@ -1,7 +1,7 @@
 """Envoy's configuration with and without TLS: off unless its files are given, and refused when half given."""
 import pytest
 
-from services.gateway import GatewayTls, render_config
+from scripts.gateway import GatewayTls, render_config
 
 ADDRESSES = ('build/api_descriptor.pb', '127.0.0.1:8080', '127.0.0.1:9901', '127.0.0.1:50051', '127.0.0.1:50052')
 

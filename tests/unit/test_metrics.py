@@ -3,9 +3,9 @@ import grpc
 import pytest
 
 from services import metrics
-from services.gateway import split_address
 from services.orders import __main__ as orders_main
 from services.products import __main__ as products_main
+from services.settings import split_address
 from tests.metric_samples import in_process
 
 LABELS = {'grpc_type': 'unary', 'grpc_service': 'test.v1.Metered', 'grpc_method': 'Measure'}

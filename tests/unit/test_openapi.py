@@ -1,4 +1,4 @@
-"""The OpenAPI document that services.openapi writes from the descriptor set: a valid OpenAPI 3.1 document, and
+"""The OpenAPI document that scripts.openapi writes from the descriptor set: a valid OpenAPI 3.1 document, and
 the transcoder's mapping of http rules, query parameters and messages, checked on a few RPCs."""
 import pytest
 from google.api import annotations_pb2, http_pb2
@@ -7,7 +7,7 @@ from google.rpc import status_pb2
 from openapi_spec_validator import validate
 
 from bench.processes import DESCRIPTOR
-from services.openapi import build_document, read_descriptor_set
+from scripts.openapi import build_document, read_descriptor_set
 
 INT64 = {'type': 'string', 'format': 'int64', 'pattern': '^-?[0-9]+$'}
 INT32 = {'type': 'integer', 'format': 'int32', 'minimum': -2 ** 31, 'maximum': 2 ** 31 - 1}

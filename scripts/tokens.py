@@ -1,8 +1,8 @@
 """Keys and tokens for running with authentication on.
 
-    python -m services.tokens keys --dir data/auth     # a new signing key; its public half joins jwks.json
-    python -m services.tokens issue --key data/auth/signing-key.json --role customer --email ann@example.com
-    python -m services.tokens local --dir data/auth    # what `make run-secure` prints: tokens, curl and grpcurl
+    python -m scripts.tokens keys --dir data/auth     # a new signing key; its public half joins jwks.json
+    python -m scripts.tokens issue --key data/auth/signing-key.json --role customer --email ann@example.com
+    python -m scripts.tokens local --dir data/auth    # what `make run-secure` prints: tokens, curl and grpcurl
 
 A real deployment takes its tokens from an identity provider and gives the services its JWKS (--auth-jwks); these
 commands stand in for one on a developer's machine. Rotating a key: run `keys` again (the new key signs from then
@@ -56,7 +56,7 @@ def local_examples(folder, gateway=GATEWAY_ADDRESS, audience=DEFAULT_AUDIENCE):
     customer = issuer.issue([CUSTOMER], email=LOCAL_CUSTOMER, lifetime=LOCAL_TOKEN_LIFETIME, subject='local-customer')
     hours = LOCAL_TOKEN_LIFETIME // 3600
     return [
-        f'Authentication is ON. Tokens valid for {hours} hours (new ones: python -m services.tokens local):',
+        f'Authentication is ON. Tokens valid for {hours} hours (new ones: python -m scripts.tokens local):',
         f'ADMIN_TOKEN={admin}',
         f'CUSTOMER_TOKEN={customer}   # {LOCAL_CUSTOMER}',
         '',

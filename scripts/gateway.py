@@ -17,6 +17,7 @@ from services.settings import (
     REQUEST_TIMEOUT_SECONDS,
     WRITE_BURST,
     WRITES_PER_SECOND,
+    split_address,
 )
 
 TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / 'envoy' / 'envoy.yaml'
@@ -104,12 +105,6 @@ def transport_socket(context_type, common_tls_context):
         '@type': TLS_TYPES + context_type, 'common_tls_context': common_tls_context}})
 
 
-def split_address(address):
-    """('host', port) from 'host:port' or '[v6]:port'; ValueError without a port."""
-    host, _, port = address.rpartition(':')
-    if not host or not port.isdigit():
-        raise ValueError(f'expected host:port, got {address!r}')
-    return host.strip('[]'), int(port)
 
 
 def replicas(addresses):

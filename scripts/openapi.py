@@ -327,7 +327,7 @@ class OpenApiBuilder:
                          'description': 'The REST form of the gRPC API, as Envoy\'s gRPC-JSON transcoder serves it: '
                                         'JSON with the proto field names, every field printed, 64-bit integers '
                                         'as strings, enums by name (any case accepted). Generated from the '
-                                        'protos by services/openapi.py.'},
+                                        'protos by scripts/openapi.py.'},
                 'tags': tags, 'paths': dict(sorted(paths.items())),
                 'components': {'schemas': dict(sorted(self.schemas.items())), 'securitySchemes': SECURITY_SCHEMES}}
 
