@@ -6,7 +6,7 @@ from ecommerce.products.v1 import products_pb2_grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from services.pagination import MAX_PAGE_SIZE
+from services.settings import MAX_PAGE_SIZE
 
 # Exit statuses (README "Command line").
 REFUSED = 1  # the service refused the request, or the CSV file is wrong: fix the input

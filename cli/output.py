@@ -3,7 +3,7 @@ import datetime
 
 from ecommerce.orders.v1 import orders_pb2
 from ecommerce.products.v1 import products_pb2
-from google.protobuf import json_format
+from google.protobuf import json_format, timestamp_pb2
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -78,11 +78,26 @@ def product_table(listing):
     return _counted(table, len(listing.products), listing.total_size, 'product')
 
 
+def _shown(message, field):
+    """A field's value as the CLI prints it: an enum's name in lower case, a time in UTC, anything else as it is."""
+    value = getattr(message, field.name)
+    if field.enum_type:
+        known = field.enum_type.values_by_number.get(value)  # None for a value newer than this CLI's contract
+        return known.name.lower() if known else value
+    if field.message_type and field.message_type.full_name == timestamp_pb2.Timestamp.DESCRIPTOR.full_name:
+        return _time(value)
+    return value
+
+
+def _detail(message):
+    """Every field of `message` but the repeated ones, one per line, in the contract's order (read from its
+    descriptor, so that a field added to the contract shows too)."""
+    return _fields([(field.name, _shown(message, field)) for field in message.DESCRIPTOR.fields
+                    if not field.is_repeated])
+
+
 def product_detail(product):
-    return _fields([('id', product.id), ('name', product.name), ('description', product.description),
-                    ('price', product.price), ('stock_quantity', product.stock_quantity),
-                    ('category', Category.Name(product.category).lower()),
-                    ('created_at', _time(product.created_at)), ('updated_at', _time(product.updated_at))])
+    return _detail(product)
 
 
 def order_table(listing):
@@ -95,14 +110,11 @@ def order_table(listing):
 
 
 def order_detail(order):
-    items = _table(['product_id', 'product_name', 'price', 'quantity', 'subtotal'], title='items')
+    fields = orders_pb2.OrderItem.DESCRIPTOR.fields
+    items = _table([field.name for field in fields], title='items')
     for item in order.items:
-        _add_row(items, item.product_id, item.product_name, item.price, item.quantity, item.subtotal)
-    details = _fields([('id', order.id), ('status', Status.Name(order.status).lower()),
-                       ('customer_name', order.customer_name), ('customer_email', order.customer_email),
-                       ('shipping_address', order.shipping_address), ('total_amount', order.total_amount),
-                       ('created_at', _time(order.created_at)), ('updated_at', _time(order.updated_at))])
+        _add_row(items, *(_shown(item, field) for field in fields))
     table = Table.grid()
-    table.add_row(details)
+    table.add_row(_detail(order))
     table.add_row(items)
     return table

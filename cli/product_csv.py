@@ -23,8 +23,10 @@ CATEGORIES = enum_names(Category)
 # Rows per ImportProducts message, and bytes: both keep a message far below the servers' limit.
 CHUNK_ROWS = 500
 CHUNK_BYTES = MAX_MESSAGE_BYTES // 2
-# How the server names a bad value of an import: products[<row>].<field>.
-_ROW_FIELD = re.compile(r'products\[(\d+)\]\.(\w+)')
+# How the server names a bad value of an import, products[<row>].<field>, and the ErrorInfo metadata that counts
+# them all when the error lists only the first ones.
+ROW_FIELD = re.compile(r'products\[(\d+)\]\.(\w+)')
+VIOLATION_COUNT = 'violation_count'
 
 
 @dataclass(order=True, frozen=True)
@@ -163,7 +165,7 @@ def import_products(products_api, path, validate_only=False):
             if not server_problems:
                 raise
             problems += _new_problems(server_problems, problems)
-            unlisted = int(failure.metadata.get('violation_count', 0)) - len(failure.violations)
+            unlisted = int(failure.metadata.get(VIOLATION_COUNT, 0)) - len(failure.violations)
     if problems:
         raise CommandFailed([*map(str, sorted(problems)), _refusal(problems, unlisted)], REFUSED)
     return response
@@ -173,7 +175,7 @@ def _row_problems(failure, lines):
     """The server's violations of a refused import as Problems on the file's lines (none if it named no row)."""
     problems = []
     for name, description in failure.violations:
-        match = _ROW_FIELD.fullmatch(name)
+        match = ROW_FIELD.fullmatch(name)
         if match and int(match[1]) < len(lines):
             problems.append(Problem(lines[int(match[1])], match[2], description))
     return problems

@@ -13,7 +13,7 @@ from cli import output, product_csv
 from cli.api import REFUSED, CommandFailed, pages
 from cli.options import All, JsonFlag, Limit, choice, enum_value, json_wanted, show_listing
 from cli.output import plural
-from services.pagination import MAX_PAGE_SIZE
+from services.settings import MAX_PAGE_SIZE
 
 app = typer.Typer(help='The catalogue: list, search, show, create, change, delete, import and export products.',
                   no_args_is_help=True)
@@ -108,7 +108,7 @@ def delete(ctx: typer.Context, product_id: ProductId, json_output: JsonFlag = Fa
 @app.command('import')
 def import_csv(ctx: typer.Context,
                file: Annotated[Path, typer.Argument(metavar='FILE.csv', exists=True, dir_okay=False,
-                                                    help='Header name,description,price,stock_quantity,category '
+                                                    help=f'Header {",".join(product_csv.COLUMNS)} '
                                                          '(an id column is ignored), UTF-8.')],
                dry_run: Annotated[bool, typer.Option(help='Check every row, import nothing.')] = False,
                json_output: JsonFlag = False):
@@ -123,12 +123,11 @@ def _imported(response, dry_run):
     return f'Imported {plural(response.imported_count, "product")}, ids {response.first_id} to {response.last_id}.'
 
 
-@app.command()
+@app.command(help=f'Export every product as CSV ({",".join(product_csv.EXPORT_COLUMNS)}), which imports again.')
 def export(ctx: typer.Context,
            file: Annotated[Path | None, typer.Argument(metavar='[FILE.csv]', dir_okay=False,
                                                        help='Where to write; standard output if left out.',
                                                        show_default=False)] = None):
-    """Export every product as CSV (id,name,description,price,stock_quantity,category), which imports again."""
     products = (product for page in pages(ctx.obj.products.ListProducts,
                                           products_pb2.ListProductsRequest(page_size=MAX_PAGE_SIZE))
                 for product in page.products)

@@ -3,11 +3,23 @@
 // whose messages are shown next to the field they name. Prices and totals stay the decimal strings the API sends.
 'use strict';
 
+// --- what the page restates of the API --------------------------------------------------------------------------
+// Stated here, in plain literals, so that the page needs no build step; tests/unit/test_restated_facts.py checks
+// each one against the contract (protos/) or the rules (services/*/rules.py), so a change there fails a test until
+// it is made here too.
+
+// Rows a page asks for: at most the API's largest page (MAX_PAGE_SIZE), or the ranges shown would be wrong.
 const PAGE_SIZE = 20;
+// Product.Category and Order.Status in lower case, in the contract's order, without their UNSPECIFIED zero.
 const CATEGORIES = ['electronics', 'clothing', 'books', 'home', 'sports', 'toys', 'other'];
-// The order workflow, for labelling the one step forward an order can take; the server decides what is allowed.
-const STATUS_STEPS = ['pending', 'processing', 'shipped', 'delivered'];
+const ORDER_STATUSES = ['pending', 'processing', 'shipped', 'delivered', 'cancelled'];
+// The from_status of an order's first event, the one that placed it: Order.Status's zero.
+const PLACED_FROM_STATUS = 'STATUS_UNSPECIFIED';
+// The order workflow (services/orders/rules.py), for labelling the one step forward an order can take and offering
+// a cancellation; the server decides what is allowed.
+const NEXT_STATUS = {pending: 'processing', processing: 'shipped', shipped: 'delivered'};
 const CANCELLABLE = ['pending', 'processing'];
+// The Product fields a client sets (services/products/rules.py), each a control of the product dialog.
 const PRODUCT_FIELDS = ['name', 'description', 'price', 'stock_quantity', 'category'];
 
 // --- the API ------------------------------------------------------------------------------------------------
@@ -398,8 +410,8 @@ class OrderRows {
     details.addEventListener('toggle', () => { if (details.open) showHistory(details, order.id); });
 
     const advance = row.querySelector('[data-action="advance"]');
-    const next = STATUS_STEPS[STATUS_STEPS.indexOf(status) + 1];
-    if (STATUS_STEPS.includes(status) && next) {
+    const next = Object.hasOwn(NEXT_STATUS, status) ? NEXT_STATUS[status] : null;
+    if (next) {
       advance.textContent = `Advance to ${next}`;
       advance.setAttribute('aria-label', `Advance order ${order.id} to ${next}`);
       advance.addEventListener('click', () => this.change(order, 'PATCH', `/api/orders/${order.id}/status`,
@@ -471,23 +483,24 @@ class OrderRows {
 
 // --- history ------------------------------------------------------------------------------------------------
 
-/** Every page of a listing, for the short ones (an order has at most four changes). */
+/** Every page of a listing, for the short ones (an order's history). */
 async function allPages(path, key) {
   const items = [];
   let token = '';
   do {
-    const page = await api('GET', path + query({page_size: 100, page_token: token}));
+    const page = await api('GET', path + query({page_size: PAGE_SIZE, page_token: token}));
     items.push(...(page[key] || []));
     token = page.next_page_token || '';
   } while (token);
   return items;
 }
 
-function eventRow(event) {
+function eventRow(orderEvent) {
   const row = fromTemplate('event-row');
-  const from = event.from_status === 'STATUS_UNSPECIFIED' ? 'placed' : lower(event.from_status);
-  fill(row, {change: `${from} → ${lower(event.to_status)}`, request: event.request_id, by: event.actor});
-  setTime(row.querySelector('[data-cell="time"]'), event.time, 'medium');
+  const from = orderEvent.from_status === PLACED_FROM_STATUS ? 'placed' : lower(orderEvent.from_status);
+  fill(row, {change: `${from} → ${lower(orderEvent.to_status)}`, request: orderEvent.request_id,
+    by: orderEvent.actor});
+  setTime(row.querySelector('[data-cell="time"]'), orderEvent.time, 'medium');
   return row;
 }
 
@@ -520,7 +533,7 @@ function movementRow(movement) {
 class MovementsDialog {
   constructor(dialog) {
     this.dialog = dialog;
-    this.product = dialog.querySelector('.dialog-subject');
+    this.subject = dialog.querySelector('.dialog-subject');
     this.table = new PagedTable(dialog, {
       load: async ({product_id: productId}, token) => {
         const path = `/api/products/${productId}/stock-movements`;
@@ -535,7 +548,7 @@ class MovementsDialog {
   }
 
   open(product) {
-    this.product.textContent = `Product ${product.id}, ${product.name}`;
+    this.subject.textContent = `Product ${product.id}, ${product.name}`;
     this.table.body.replaceChildren();
     this.dialog.showModal();
     return this.table.start({product_id: product.id});
@@ -668,7 +681,7 @@ function ordersView(section) {
   const view = filteredTable(section, {load, render: (order) => rows.render(order), noun: 'Orders'});
   table = view.table;
   const {status, email} = view.form.elements;
-  for (const step of [...STATUS_STEPS, 'cancelled']) status.add(new Option(step, step));
+  for (const name of ORDER_STATUSES) status.add(new Option(name, name));
   // A customer's orders come in every status (GetOrdersByCustomer has no status filter).
   const exclusive = () => { status.disabled = email.value.trim() !== ''; };
   email.addEventListener('input', exclusive);
