@@ -105,6 +105,7 @@ EVERYONE = allow(ANONYMOUS, CUSTOMER, ADMIN, SERVICE)
 ADMIN_ONLY = allow(ADMIN)
 
 PRODUCTS = '/ecommerce.products.v1.ProductService/'
+STOCK = '/ecommerce.products.v1.StockService/'
 ORDERS = '/ecommerce.orders.v1.OrderService/'
 # Every RPC of both services and who may call it. A method missing here is refused to everyone (a test checks that
 # the table names every method of the protos). Health checks and reflection are open to everyone.
@@ -118,9 +119,9 @@ ACCESS = {
     PRODUCTS + 'ImportProducts': ADMIN_ONLY,
     PRODUCTS + 'ListStockMovements': ADMIN_ONLY,
     # Taking and giving back stock without an order: the Orders service alone.
-    PRODUCTS + 'ReserveStock': allow(SERVICE),
-    PRODUCTS + 'ReserveStocks': allow(SERVICE),
-    PRODUCTS + 'ReleaseStock': allow(SERVICE),
+    STOCK + 'ReserveStock': allow(SERVICE),
+    STOCK + 'ReserveStocks': allow(SERVICE),
+    STOCK + 'ReleaseStock': allow(SERVICE),
     ORDERS + 'CreateOrder': allow(ADMIN, CUSTOMER, own='customer_email'),
     ORDERS + 'GetOrder': allow(ADMIN, CUSTOMER, own=OWN_ORDER),
     ORDERS + 'ListOrderEvents': allow(ADMIN, CUSTOMER, own=OWN_ORDER),

@@ -9,7 +9,7 @@ from functools import partial
 import grpc
 import pytest
 from ecommerce.orders.v1 import orders_pb2_grpc
-from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+from ecommerce.products.v1 import products_pb2, products_pb2_grpc, stock_pb2_grpc
 from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
@@ -148,6 +148,12 @@ def orders_address(database_url, products_address):
 def products_stub(products_address):
     with grpc.insecure_channel(products_address) as channel:
         yield products_pb2_grpc.ProductServiceStub(channel)
+
+
+@pytest.fixture
+def stock_stub(products_address):
+    with grpc.insecure_channel(products_address) as channel:
+        yield stock_pb2_grpc.StockServiceStub(channel)
 
 
 @pytest.fixture

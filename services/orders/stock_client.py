@@ -1,4 +1,4 @@
-"""Orders' side of the stock RPCs on the Products service: deadlines, errors as domain errors, and the reservations
+"""Orders' side of the Products service's StockService: deadlines, errors as domain errors, and the reservations
 of orders placed at the same time sent together."""
 import asyncio
 import contextvars
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import grpc
-from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+from ecommerce.products.v1 import stock_pb2, stock_pb2_grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -44,7 +44,7 @@ class StockClient:
     deadline. Reservations asked for while others are under way are sent together (ReserveStocks)."""
 
     def __init__(self, channels, timeout, issuer=None):
-        self._stubs = itertools.cycle([products_pb2_grpc.ProductServiceStub(channel) for channel in channels])
+        self._stubs = itertools.cycle([stock_pb2_grpc.StockServiceStub(channel) for channel in channels])
         self._timeout = timeout
         self._issuer = issuer  # signs the `service` token each call carries; None: calls carry none
         self._reservations = CallBatcher(self._reserve_together, RESERVE_CALLS_IN_FLIGHT, RESERVATIONS_PER_CALL)
@@ -52,9 +52,9 @@ class StockClient:
     async def reserve(self, reservation_id, lines):
         """Take stock for (product_id, quantity) lines, all or none; raise InsufficientStock,
         ProductNotFound or FailedPrecondition when nothing was taken, StockUnavailable when unsure."""
-        entry = products_pb2.StockReservation(
-            reservation=products_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
-                products_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines]),
+        entry = stock_pb2.StockReservation(
+            reservation=stock_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
+                stock_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines]),
             request_id=current_request_id(), actor=current_actor())
         # The deadline runs from now: a reservation waiting for the next call has that much less of it.
         outcome = await self._reservations.submit((entry, time.monotonic() + self._timeout))
@@ -71,7 +71,7 @@ class StockClient:
         timeout = max(min(deadline for _, deadline in entries) - time.monotonic(), MIN_TIMEOUT_S)
         try:
             response = await next(self._stubs).ReserveStocks(
-                products_pb2.ReserveStocksRequest(reservations=[entry for entry, _ in entries]), timeout=timeout,
+                stock_pb2.ReserveStocksRequest(reservations=[entry for entry, _ in entries]), timeout=timeout,
                 metadata=self._metadata())
         except grpc.RpcError as error:
             return [_domain_error(error) for _ in entries]
@@ -79,7 +79,7 @@ class StockClient:
 
     async def release(self, reservation_id):
         """Give a reservation's stock back (idempotent); raise StockUnavailable when unsure."""
-        request = products_pb2.ReleaseStockRequest(reservation_id=reservation_id)
+        request = stock_pb2.ReleaseStockRequest(reservation_id=reservation_id)
         try:
             return (await next(self._stubs).ReleaseStock(request, timeout=self._timeout,
                                                          metadata=self._metadata())).released_now

@@ -2,12 +2,10 @@
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 from google.protobuf import empty_pb2
 
-from services.auth import may_name_actor
-from services.errors import DomainError, InvalidArgument
+from services.errors import InvalidArgument
 from services.money import format_money
 from services.pagination import next_page_token, page_request
 from services.products import catalog, rules
-from services.server import status_message
 
 Category = products_pb2.Product.Category
 LISTING = 'products'
@@ -106,47 +104,6 @@ class ProductServicer(products_pb2_grpc.ProductServiceServicer):
         return products_pb2.ListStockMovementsResponse(
             movements=[movement_message(movement) for movement in page.movements], total_size=page.total_size,
             next_page_token=next_page_token(page.last_id, listing))
-
-    def ReserveStock(self, request, context):
-        return reserved_message(request.reservation_id,
-                                catalog.reserve_stock(request.reservation_id, reservation_lines(request)))
-
-    def ReserveStocks(self, request, context):
-        entries = request.reservations
-        rules.reservation_batch(len(entries))
-        outcomes, valid = [None] * len(entries), []
-        named = may_name_actor()
-        for index, entry in enumerate(entries):
-            try:
-                lines = reservation_lines(entry.reservation)
-            except DomainError as refusal:
-                outcomes[index] = refusal
-                continue
-            valid.append((index, catalog.Reservation(entry.reservation.reservation_id, lines, entry.request_id,
-                                                     entry.actor if named else '')))
-        for (index, _), outcome in zip(valid, catalog.reserve_stocks([reservation for _, reservation in valid]),
-                                       strict=True):
-            outcomes[index] = outcome
-        return products_pb2.ReserveStocksResponse(outcomes=[
-            products_pb2.ReservationOutcome(refused=status_message(outcome)) if isinstance(outcome, DomainError)
-            else products_pb2.ReservationOutcome(reserved=reserved_message(entry.reservation.reservation_id, outcome))
-            for entry, outcome in zip(entries, outcomes, strict=True)])
-
-    def ReleaseStock(self, request, context):
-        released_now = catalog.release_stock(rules.reservation_key(request.reservation_id))
-        return products_pb2.ReleaseStockResponse(reservation_id=request.reservation_id, released_now=released_now)
-
-
-def reservation_lines(request):
-    """The validated (product_id, quantity) lines of a ReserveStockRequest."""
-    return rules.stock_lines(request.reservation_id, [(line.product_id, line.quantity) for line in request.lines])
-
-
-def reserved_message(reservation_id, reserved):
-    return products_pb2.ReserveStockResponse(reservation_id=reservation_id, lines=[
-        products_pb2.ReservedLine(product_id=line.product_id, quantity=line.quantity,
-                                  product_name=line.product_name, unit_price=format_money(line.unit_price))
-        for line in reserved])
 
 
 def _page_fields(page, listing):

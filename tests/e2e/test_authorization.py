@@ -9,7 +9,7 @@ import uuid
 import grpc
 import pytest
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
-from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+from ecommerce.products.v1 import products_pb2, products_pb2_grpc, stock_pb2, stock_pb2_grpc
 
 from scripts import tokens
 from services import auth
@@ -51,7 +51,7 @@ EXPECTED = {
     'UpdateOrderStatus': ADMIN_ONLY,
 }
 HTTP_STATUS = {OK: 200, UNAUTH: 401, DENIED: 403, HIDDEN: 404}
-# Not routed by Envoy at all: refused there as a method that does not exist, whoever calls.
+# StockService's: not routed by Envoy at all, refused there as a method that does not exist, whoever calls.
 INTERNAL = ('ReserveStock', 'ReserveStocks', 'ReleaseStock')
 
 
@@ -76,8 +76,10 @@ class Shop:
         self._channels = [grpc.insecure_channel(system.products), grpc.insecure_channel(system.orders),
                           grpc.insecure_channel(system.gateway)]
         self.products = products_pb2_grpc.ProductServiceStub(self._channels[0])
+        self.stock = stock_pb2_grpc.StockServiceStub(self._channels[0])
         self.orders = orders_pb2_grpc.OrderServiceStub(self._channels[1])
         self.gateway = (products_pb2_grpc.ProductServiceStub(self._channels[2]),
+                        stock_pb2_grpc.StockServiceStub(self._channels[2]),
                         orders_pb2_grpc.OrderServiceStub(self._channels[2]))
         self._admin = (('authorization', admin),)
         self.product_id = self.new_product()
@@ -127,12 +129,12 @@ def call_for(shop, rpc):
         'DeleteProduct': lambda: (products_pb2.DeleteProductRequest(id=product),
                                   ('DELETE', f'/api/products/{product}', None)),
         'ImportProducts': lambda: ([products_pb2.ImportProductsRequest(products=[new_product])], None),
-        'ReserveStock': lambda: (products_pb2.ReserveStockRequest(reservation_id=uuid.uuid4().hex, lines=[
-            products_pb2.StockLine(product_id=product, quantity=1)]), None),
-        'ReserveStocks': lambda: (products_pb2.ReserveStocksRequest(reservations=[products_pb2.StockReservation(
-            reservation=products_pb2.ReserveStockRequest(reservation_id=uuid.uuid4().hex, lines=[
-                products_pb2.StockLine(product_id=product, quantity=1)]))]), None),
-        'ReleaseStock': lambda: (products_pb2.ReleaseStockRequest(reservation_id=uuid.uuid4().hex), None),
+        'ReserveStock': lambda: (stock_pb2.ReserveStockRequest(reservation_id=uuid.uuid4().hex, lines=[
+            stock_pb2.StockLine(product_id=product, quantity=1)]), None),
+        'ReserveStocks': lambda: (stock_pb2.ReserveStocksRequest(reservations=[stock_pb2.StockReservation(
+            reservation=stock_pb2.ReserveStockRequest(reservation_id=uuid.uuid4().hex, lines=[
+                stock_pb2.StockLine(product_id=product, quantity=1)]))]), None),
+        'ReleaseStock': lambda: (stock_pb2.ReleaseStockRequest(reservation_id=uuid.uuid4().hex), None),
         'CreateOrder': lambda: (order_request(product, ANN), ('POST', '/api/orders', {
             'customer_name': 'Ann', 'customer_email': ANN, 'shipping_address': '1 Road',
             'items': [{'product_id': product, 'quantity': 1}]})),
@@ -189,8 +191,8 @@ def http_status(gateway, rest, authorization):
 
 
 def stub_for(stubs, rpc):
-    products, orders = stubs
-    return products if hasattr(products, rpc) else orders
+    """The one of `stubs` whose service has `rpc`."""
+    return next(stub for stub in stubs if hasattr(stub, rpc))
 
 
 def test_every_rpc_and_caller_gets_exactly_the_expected_status(secure_system, callers):
@@ -202,7 +204,7 @@ def test_every_rpc_and_caller_gets_exactly_the_expected_status(secure_system, ca
             row = [rpc]
             for caller, authorization in callers.items():
                 request, rest = call_for(shop, rpc)
-                direct = grpc_code(stub_for((shop.products, shop.orders), rpc), rpc, request, authorization)
+                direct = grpc_code(stub_for((shop.products, shop.stock, shop.orders), rpc), rpc, request, authorization)
                 if rest is None:  # through Envoy as native gRPC
                     gateway_expected = 'UNIMPLEMENTED' if rpc in INTERNAL else expected[caller]
                     request, _ = call_for(shop, rpc)

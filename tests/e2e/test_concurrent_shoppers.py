@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
-from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+from ecommerce.products.v1 import products_pb2, products_pb2_grpc, stock_pb2, stock_pb2_grpc
 
 from tests.conftest import new_product
 from tests.e2e.clients import RestClient
@@ -182,15 +182,15 @@ def test_reservation_batches_taking_the_same_products_in_opposite_orders_never_d
         order = (first, second) if index % 2 else (second, first)
         outcomes = []
         for round_ in range(rounds):
-            request = products_pb2.ReserveStocksRequest(reservations=[
-                products_pb2.StockReservation(reservation=products_pb2.ReserveStockRequest(
+            request = stock_pb2.ReserveStocksRequest(reservations=[
+                stock_pb2.StockReservation(reservation=stock_pb2.ReserveStockRequest(
                     reservation_id=f'opposite-{index}-{round_}-{position}',
-                    lines=[products_pb2.StockLine(product_id=order[position % 2], quantity=1)]))
+                    lines=[stock_pb2.StockLine(product_id=order[position % 2], quantity=1)]))
                 for position in range(PER_BATCH)])
             # A connection of its own each time (channels share one otherwise), which the kernel gives to one Products
             # worker or the other.
             with grpc.insecure_channel(system.products, [('grpc.use_local_subchannel_pool', 1)]) as channel:
-                response = products_pb2_grpc.ProductServiceStub(channel).ReserveStocks(request, timeout=30)
+                response = stock_pb2_grpc.StockServiceStub(channel).ReserveStocks(request, timeout=30)
             outcomes.extend(outcome.WhichOneof('outcome') for outcome in response.outcomes)
         return outcomes
 
@@ -201,9 +201,12 @@ def test_reservation_batches_taking_the_same_products_in_opposite_orders_never_d
              for product_id in (first, second)}
     taken_each = 4 * rounds * PER_BATCH // 2
     assert stock == {first: 10_000 - taken_each, second: 10_000 - taken_each}
-    for reservation_id in (f'opposite-{index}-{round_}-{position}' for index in range(4) for round_ in range(rounds)
-                           for position in range(PER_BATCH)):  # no order holds them: back on the shelf
-        products_stub.ReleaseStock(products_pb2.ReleaseStockRequest(reservation_id=reservation_id))
+    with grpc.insecure_channel(system.products) as channel:
+        stock_stub = stock_pb2_grpc.StockServiceStub(channel)
+        for reservation_id in (f'opposite-{index}-{round_}-{position}' for index in range(4)
+                               for round_ in range(rounds) for position in range(PER_BATCH)):
+            # No order holds them: back on the shelf.
+            stock_stub.ReleaseStock(stock_pb2.ReleaseStockRequest(reservation_id=reservation_id))
     figures(batches=4 * rounds, reservations=len(outcomes), invariant='every reservation taken, none deadlocked')
 
 

@@ -7,7 +7,7 @@ from concurrent import futures
 import grpc
 import pytest
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
-from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+from ecommerce.products.v1 import stock_pb2, stock_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import start_service
@@ -80,7 +80,7 @@ def test_sigterm_reports_not_serving_then_exits_0(tmp_path, database_url, health
         process.stop()
 
 
-class SlowProducts(products_pb2_grpc.ProductServiceServicer):
+class SlowProducts(stock_pb2_grpc.StockServiceServicer):
     """A stand-in Products whose ReserveStocks holds until the test lets it answer."""
 
     def __init__(self):
@@ -90,10 +90,10 @@ class SlowProducts(products_pb2_grpc.ProductServiceServicer):
     def ReserveStocks(self, request, context):
         self.entered.set()
         self.proceed.wait(30)
-        return products_pb2.ReserveStocksResponse(outcomes=[products_pb2.ReservationOutcome(
-            reserved=products_pb2.ReserveStockResponse(reservation_id=entry.reservation.reservation_id, lines=[
-                products_pb2.ReservedLine(product_id=line.product_id, quantity=line.quantity,
-                                          product_name='Slow Lamp', unit_price='12.50')
+        return stock_pb2.ReserveStocksResponse(outcomes=[stock_pb2.ReservationOutcome(
+            reserved=stock_pb2.ReserveStockResponse(reservation_id=entry.reservation.reservation_id, lines=[
+                stock_pb2.ReservedLine(product_id=line.product_id, quantity=line.quantity,
+                                       product_name='Slow Lamp', unit_price='12.50')
                 for line in entry.reservation.lines])) for entry in request.reservations])
 
 
@@ -101,7 +101,7 @@ class SlowProducts(products_pb2_grpc.ProductServiceServicer):
 def slow_products():
     servicer = SlowProducts()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    products_pb2_grpc.add_ProductServiceServicer_to_server(servicer, server)
+    stock_pb2_grpc.add_StockServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port('127.0.0.1:0')
     server.start()
     yield servicer, f'127.0.0.1:{port}'

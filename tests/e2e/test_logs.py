@@ -55,7 +55,7 @@ def test_one_request_id_finds_an_order_in_envoys_log_and_both_services_logs(syst
     assert orders_call['duration_ms'] > 0 and orders_call['peer'].startswith('ipv4:127.0.0.1:')
     [products_call] = lines_with(system.processes['products'], request_id)  # Orders passed the id on
     assert (products_call['service'], products_call['method']) == (
-        'products', '/ecommerce.products.v1.ProductService/ReserveStocks')
+        'products', '/ecommerce.products.v1.StockService/ReserveStocks')
     for name in ('envoy', 'orders', 'products'):
         assert email not in system.processes[name].log(), f'{name} logged the customer\'s email'
 

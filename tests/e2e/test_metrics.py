@@ -17,6 +17,7 @@ from tests.metric_samples import Scrape
 pytestmark = pytest.mark.e2e
 
 PRODUCTS = 'ecommerce.products.v1.ProductService'
+STOCK = 'ecommerce.products.v1.StockService'
 ORDERS = 'ecommerce.orders.v1.OrderService'
 
 
@@ -89,8 +90,8 @@ def test_a_known_workload_moves_each_counter_by_exactly_what_it_did(system):
     products, orders = (before['products'], after['products']), (before['orders'], after['orders'])
     calls = [(products, PRODUCTS, 'GetProduct', 'OK', 25), (products, PRODUCTS, 'GetProduct', 'NOT_FOUND', 1),
              # One call each: the refused reservation is an outcome of its call, which succeeds.
-             (products, PRODUCTS, 'ReserveStocks', 'OK', 4),
-             (products, PRODUCTS, 'ReleaseStock', 'OK', 2), (orders, ORDERS, 'CreateOrder', 'OK', 3),
+             (products, STOCK, 'ReserveStocks', 'OK', 4),
+             (products, STOCK, 'ReleaseStock', 'OK', 2), (orders, ORDERS, 'CreateOrder', 'OK', 3),
              (orders, ORDERS, 'CreateOrder', 'FAILED_PRECONDITION', 1), (orders, ORDERS, 'CancelOrder', 'OK', 1),
              (orders, ORDERS, 'UpdateOrderStatus', 'OK', 1)]
     assert [handled(after, service, method, code) - handled(before, service, method, code)

@@ -10,7 +10,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
-from ecommerce.products.v1 import products_pb2
+from ecommerce.products.v1 import products_pb2, stock_pb2
 
 from tests.e2e.clients import RestClient, grpcurl
 
@@ -839,22 +839,24 @@ def test_an_order_status_that_is_not_a_status_is_400(api):
     assert get_order(api, order['id']) == order
 
 
-# --- the services-only stock RPCs are not reachable through Envoy --------------------------------
+# --- the services-only StockService is not reachable through Envoy -------------------------------
+
+STOCK_SERVICE = stock_pb2.DESCRIPTOR.services_by_name['StockService'].full_name
 
 def test_stock_rpcs_are_unimplemented_through_envoy_but_served_on_products_own_port(api, system):
     product = create_product(api, stock_quantity=5)
     reserve = {'reservation_id': f'outsider-{unique_tag()}', 'lines': [{'product_id': product['id'], 'quantity': 2}]}
     for method, data in (('ReserveStock', reserve), ('ReleaseStock', {'reservation_id': 'outsider'})):
-        result = grpcurl(system.gateway, f'ecommerce.products.v1.ProductService/{method}', data=data, protoset=True)
+        result = grpcurl(system.gateway, f'{STOCK_SERVICE}/{method}', data=data, protoset=True)
         assert result.returncode != 0, result.stdout
         assert 'Code: Unimplemented' in result.stderr, result.stderr
     assert stock(api, product['id']) == 5
     # The same command on Products' own port is served, so the refusal above is Envoy's doing.
     inside = {**reserve, 'reservation_id': f'insider-{unique_tag()}'}
-    result = grpcurl(system.products, 'ecommerce.products.v1.ProductService/ReserveStock', data=inside, protoset=True)
+    result = grpcurl(system.products, f'{STOCK_SERVICE}/ReserveStock', data=inside, protoset=True)
     assert result.returncode == 0, result.stderr
     assert stock(api, product['id']) == 3
-    result = grpcurl(system.products, 'ecommerce.products.v1.ProductService/ReleaseStock',
+    result = grpcurl(system.products, f'{STOCK_SERVICE}/ReleaseStock',
                      data={'reservation_id': inside['reservation_id']}, protoset=True)
     assert result.returncode == 0, result.stderr
     assert stock(api, product['id']) == 5
@@ -883,19 +885,23 @@ def test_grpc_over_http1_reaches_products_through_envoy(api, system):
 
 
 @pytest.mark.parametrize('path', [
+    '/ecommerce.products.v1.StockService/ReserveStock',
+    '/ecommerce.products.v1.StockService/ReserveStock/',
+    '/ecommerce.products.v1.StockService/ReserveStock?via=query',
+    '/ecommerce.products.v1.StockService/%52eserveStock',
+    '/ecommerce.products.v1.StockService//ReserveStock',
+    '/ecommerce.products.v1.StockService/x/../ReserveStock',
+    '/ecommerce.products.v1.StockService%2FReserveStock',
+    '/ecommerce.products.v1.StockService/reservestock',
+    '/ecommerce.products.v1.%53tockService/ReserveStock',
+    # Through the routes of ProductService, which share the package and the Products server.
+    '/ecommerce.products.v1.ProductService/../ecommerce.products.v1.StockService/ReserveStock',
     '/ecommerce.products.v1.ProductService/ReserveStock',
-    '/ecommerce.products.v1.ProductService/ReserveStock/',
-    '/ecommerce.products.v1.ProductService/ReserveStock?via=query',
-    '/ecommerce.products.v1.ProductService/%52eserveStock',
-    '/ecommerce.products.v1.ProductService//ReserveStock',
-    '/ecommerce.products.v1.ProductService/x/../ReserveStock',
-    '/ecommerce.products.v1.ProductService%2FReserveStock',
-    '/ecommerce.products.v1.ProductService/reservestock',
 ])
 def test_reserve_stock_cannot_be_reached_through_envoy_by_another_spelling(api, system, path):
     product = create_product(api, stock_quantity=5)
-    request = products_pb2.ReserveStockRequest(reservation_id=f'spelling-{unique_tag()}', lines=[
-        products_pb2.StockLine(product_id=int(product['id']), quantity=1)])
+    request = stock_pb2.ReserveStockRequest(reservation_id=f'spelling-{unique_tag()}', lines=[
+        stock_pb2.StockLine(product_id=int(product['id']), quantity=1)])
     headers, body = grpc_over_http1(system.gateway, path, request)
     assert headers.get('grpc-status') == '12', (headers, body)  # UNIMPLEMENTED
     assert body == b''
@@ -905,7 +911,7 @@ def test_reserve_stock_cannot_be_reached_through_envoy_by_another_spelling(api, 
 def test_stock_rpcs_have_no_rest_route(api):
     product = create_product(api, stock_quantity=5)
     for method in ('ReserveStock', 'ReleaseStock'):
-        path = f'/ecommerce.products.v1.ProductService/{method}'
+        path = f'/{STOCK_SERVICE}/{method}'
         reply = api.post(path, {'reservation_id': 'rest', 'lines': [{'product_id': product['id'], 'quantity': 1}]})
         assert_error(reply, 404, NOT_FOUND, f'Could not resolve {path} to a method')
     assert stock(api, product['id']) == 5

@@ -19,7 +19,7 @@ from tests.e2e.test_logs import lines_with
 pytestmark = pytest.mark.e2e
 
 CREATE_ORDER = '/ecommerce.orders.v1.OrderService/CreateOrder'
-RESERVE_STOCK = '/ecommerce.products.v1.ProductService/ReserveStocks'
+RESERVE_STOCK = '/ecommerce.products.v1.StockService/ReserveStocks'
 
 
 class Collector(trace_service_pb2_grpc.TraceServiceServicer):

@@ -11,7 +11,7 @@ from decimal import Decimal
 import grpc
 import pytest
 from ecommerce.orders.v1 import orders_pb2
-from ecommerce.products.v1 import products_pb2
+from ecommerce.products.v1 import products_pb2, stock_pb2
 from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2
 from hypothesis import given, settings
@@ -254,45 +254,47 @@ def test_update_product(products_stub, products_probe, catalogue, data):
     catalogue[product_id] = updated
 
 
+# --- StockService ----------------------------------------------------------------------------------
+
 def stock_lines(catalogue):
-    line = st.builds(products_pb2.StockLine, product_id=int64s(*catalogue), quantity=int32s(2, 50, 51))
+    line = st.builds(stock_pb2.StockLine, product_id=int64s(*catalogue), quantity=int32s(2, 50, 51))
     return st.one_of(st.lists(line, max_size=3), st.lists(line, min_size=101, max_size=101))
 
 
 @MANY
 @given(data=st.data())
-def test_reserve_stock(products_stub, products_probe, catalogue, data):
-    request = products_pb2.ReserveStockRequest(**data.draw(spoiled(
+def test_reserve_stock(products_stub, stock_stub, products_probe, catalogue, data):
+    request = stock_pb2.ReserveStockRequest(**data.draw(spoiled(
         {'reservation_id': data.draw(st.uuids()).hex,
-         'lines': [products_pb2.StockLine(product_id=product_id, quantity=1) for product_id in catalogue]},
+         'lines': [stock_pb2.StockLine(product_id=product_id, quantity=1) for product_id in catalogue]},
         {'reservation_id': hostile_text(), 'lines': stock_lines(catalogue)})))
     before = stocks(products_stub, catalogue)
-    reserved = products_probe.send(products_stub.ReserveStock, request)
+    reserved = products_probe.send(stock_stub.ReserveStock, request)
     if reserved is None:
         return
     taken = {line.product_id: line.quantity for line in request.lines}
     assert stocks(products_stub, catalogue) == {pid: stock - taken.get(pid, 0) for pid, stock in before.items()}
-    released = products_stub.ReleaseStock(products_pb2.ReleaseStockRequest(reservation_id=request.reservation_id))
+    released = stock_stub.ReleaseStock(stock_pb2.ReleaseStockRequest(reservation_id=request.reservation_id))
     assert released.released_now and stocks(products_stub, catalogue) == before
 
 
 @MANY
 @given(data=st.data())
-def test_reserve_stocks(products_stub, products_probe, catalogue, data):
+def test_reserve_stocks(products_stub, stock_stub, products_probe, catalogue, data):
     """A batch whose entries are spoiled one by one: each is taken whole or refused alone, and the call never fails
     for one of them."""
     entries = []
     for _ in range(data.draw(st.integers(0, 3))):
         valid = {'reservation_id': data.draw(st.uuids()).hex,
-                 'lines': [products_pb2.StockLine(product_id=product_id, quantity=1) for product_id in catalogue]}
+                 'lines': [stock_pb2.StockLine(product_id=product_id, quantity=1) for product_id in catalogue]}
         fields = data.draw(spoiled(valid, {'reservation_id': hostile_text(), 'lines': stock_lines(catalogue)})
                            if data.draw(st.booleans()) else st.just(valid))
-        entries.append(products_pb2.StockReservation(
-            reservation=products_pb2.ReserveStockRequest(**fields), request_id=data.draw(hostile_text()),
+        entries.append(stock_pb2.StockReservation(
+            reservation=stock_pb2.ReserveStockRequest(**fields), request_id=data.draw(hostile_text()),
             actor=data.draw(hostile_text())))
-    request = products_pb2.ReserveStocksRequest(reservations=entries)
+    request = stock_pb2.ReserveStocksRequest(reservations=entries)
     before = stocks(products_stub, catalogue)
-    answered = products_probe.send(products_stub.ReserveStocks, request)
+    answered = products_probe.send(stock_stub.ReserveStocks, request)
     if answered is None:
         assert stocks(products_stub, catalogue) == before
         return
@@ -305,16 +307,16 @@ def test_reserve_stocks(products_stub, products_probe, catalogue, data):
                 taken[line.product_id] += line.quantity
     assert stocks(products_stub, catalogue) == {pid: stock - taken[pid] for pid, stock in before.items()}
     for reservation_id in granted:
-        products_stub.ReleaseStock(products_pb2.ReleaseStockRequest(reservation_id=reservation_id))
+        stock_stub.ReleaseStock(stock_pb2.ReleaseStockRequest(reservation_id=reservation_id))
     assert stocks(products_stub, catalogue) == before
 
 
 @MANY
 @given(reservation_id=hostile_text())
-def test_release_stock_of_no_reservation(products_stub, products_probe, catalogue, reservation_id):
+def test_release_stock_of_no_reservation(products_stub, stock_stub, products_probe, catalogue, reservation_id):
     before = all_products(products_stub)
-    released = products_probe.send(products_stub.ReleaseStock,
-                                   products_pb2.ReleaseStockRequest(reservation_id=reservation_id))
+    released = products_probe.send(stock_stub.ReleaseStock,
+                                   stock_pb2.ReleaseStockRequest(reservation_id=reservation_id))
     if released is not None:
         assert not released.released_now and all_products(products_stub) == before
 
@@ -403,6 +405,7 @@ def test_cancel_order(orders_stub, shop_probe, shop, data):
 # --- bytes that are not the request message ----------------------------------------------------------
 
 SERVICES = (products_pb2.DESCRIPTOR.services_by_name['ProductService'],
+            stock_pb2.DESCRIPTOR.services_by_name['StockService'],
             orders_pb2.DESCRIPTOR.services_by_name['OrderService'])
 RPCS = [(service.full_name, method.name) for service in SERVICES for method in service.methods]
 STREAMING = {(service.full_name, method.name) for service in SERVICES for method in service.methods
@@ -429,7 +432,8 @@ def first_of_stream(open_stream):
 def raw_rpc(products_address, orders_address):
     """raw_rpc(service, method): a callable sending bytes as they are to that RPC on its server."""
     with grpc.insecure_channel(products_address) as products, grpc.insecure_channel(orders_address) as orders:
-        channels = {'ecommerce.products.v1.ProductService': products, 'ecommerce.orders.v1.OrderService': orders}
+        channels = {'ecommerce.products.v1.ProductService': products, 'ecommerce.products.v1.StockService': products,
+                    'ecommerce.orders.v1.OrderService': orders}
 
         def rpc(service, method):
             if (service, method) in STREAMING:

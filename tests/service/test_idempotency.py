@@ -8,7 +8,7 @@ from concurrent import futures
 import grpc
 import pytest
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
-from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+from ecommerce.products.v1 import products_pb2, stock_pb2_grpc
 
 from services.errors import Unavailable
 from services.orders import rules
@@ -140,7 +140,7 @@ def test_concurrent_retries_place_one_order(orders_stub, products_stub, figures)
             invariant='16 answers, one order, stock taken once')
 
 
-class DelayedProducts(products_pb2_grpc.ProductServiceServicer):
+class DelayedProducts(stock_pb2_grpc.StockServiceServicer):
     """Forwards to the real Products; each reservation's answer comes back `delay` seconds late."""
 
     def __init__(self, real, delay):
@@ -159,9 +159,9 @@ class DelayedProducts(products_pb2_grpc.ProductServiceServicer):
 
 
 @pytest.fixture
-def slow_orders_stub(database_url, products_stub):
+def slow_orders_stub(database_url, stock_stub):
     """An Orders server whose calls to the real Products take half a second to answer."""
-    proxy = DelayedProducts(products_stub, delay=0.5)
+    proxy = DelayedProducts(stock_stub, delay=0.5)
     with orders_through(proxy, database_url('orders'), products_timeout=5.0) as stub:
         yield stub, proxy
 

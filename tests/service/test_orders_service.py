@@ -11,7 +11,7 @@ from decimal import Decimal
 import grpc
 import pytest
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
-from ecommerce.products.v1 import products_pb2, products_pb2_grpc
+from ecommerce.products.v1 import products_pb2, stock_pb2, stock_pb2_grpc
 from grpc_health.v1 import health_pb2
 
 from services.errors import FailedPrecondition, Unavailable
@@ -385,7 +385,7 @@ def test_products_down_gives_unavailable_quickly_and_leaves_no_order(database_ur
     orders_storage.database.close_all()
 
 
-class AnswerLostProducts(products_pb2_grpc.ProductServiceServicer):
+class AnswerLostProducts(stock_pb2_grpc.StockServiceServicer):
     """Forwards to the real Products, but a reservation's answer never gets back: it is held until the
     caller gives up, after the stock was really taken."""
 
@@ -407,10 +407,10 @@ class AnswerLostProducts(products_pb2_grpc.ProductServiceServicer):
 
 @contextlib.contextmanager
 def orders_through(products_servicer, orders_url, products_timeout):
-    """A real Orders server whose Products is `products_servicer` (a stand-in in front of the real one);
-    yields a stub of it."""
+    """A real Orders server whose Products is `products_servicer` (a StockService stand-in in front of the real
+    one); yields a stub of it."""
     products_proxy = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    products_pb2_grpc.add_ProductServiceServicer_to_server(products_servicer, products_proxy)
+    stock_pb2_grpc.add_StockServiceServicer_to_server(products_servicer, products_proxy)
     proxy_port = products_proxy.add_insecure_port('127.0.0.1:0')
     products_proxy.start()
     try:
@@ -423,9 +423,9 @@ def orders_through(products_servicer, orders_url, products_timeout):
         orders_storage.database.close_all()
 
 
-def test_stock_taken_but_answer_lost_is_given_back_at_once(database_url, products_stub):
+def test_stock_taken_but_answer_lost_is_given_back_at_once(database_url, products_stub, stock_stub):
     product = new_product(products_stub, stock=5)
-    proxy = AnswerLostProducts(products_stub)
+    proxy = AnswerLostProducts(stock_stub)
     with orders_through(proxy, database_url('orders'), products_timeout=1.0) as stub:
         started = time.monotonic()
         error = rpc_error(lambda r: stub.CreateOrder(r, timeout=10), order_request((product.id, 3)))
@@ -434,8 +434,8 @@ def test_stock_taken_but_answer_lost_is_given_back_at_once(database_url, product
         assert len(proxy.reservations) == 1  # the stock really was taken ...
         assert stock(products_stub, product) == 5  # ... and given back before the client heard
         assert stub.ListOrders(orders_pb2.ListOrdersRequest()).total_size == 0
-        late = rpc_error(products_stub.ReserveStock, products_pb2.ReserveStockRequest(
-            reservation_id=proxy.reservations[0], lines=[products_pb2.StockLine(product_id=product.id, quantity=3)]))
+        late = rpc_error(stock_stub.ReserveStock, stock_pb2.ReserveStockRequest(
+            reservation_id=proxy.reservations[0], lines=[stock_pb2.StockLine(product_id=product.id, quantity=3)]))
         assert error_details(late).reason == 'RESERVATION_RELEASED'
         assert stock(products_stub, product) == 5
 

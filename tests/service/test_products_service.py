@@ -1,7 +1,8 @@
-"""ProductService through a real in-process server and a real channel, over a temp SQLite file."""
+"""ProductService and StockService, the Products server's two services, through a real in-process server and a real
+channel, over a temp SQLite file."""
 import grpc
 import pytest
-from ecommerce.products.v1 import products_pb2
+from ecommerce.products.v1 import products_pb2, stock_pb2
 from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2
 
@@ -316,8 +317,8 @@ def test_bad_search_filters_are_rejected(products_stub, fields, field):
 
 def reserve_request(reservation_id, *lines):
     """A ReserveStockRequest for (product_id, quantity) lines."""
-    return products_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
-        products_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines])
+    return stock_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
+        stock_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines])
 
 
 def reserve(stub, reservation_id, *lines):
@@ -325,38 +326,38 @@ def reserve(stub, reservation_id, *lines):
 
 
 def release(stub, reservation_id):
-    return stub.ReleaseStock(products_pb2.ReleaseStockRequest(reservation_id=reservation_id))
+    return stub.ReleaseStock(stock_pb2.ReleaseStockRequest(reservation_id=reservation_id))
 
 
 def stock(stub, product):
     return get(stub, product.id).stock_quantity
 
 
-def test_reserve_and_release_are_idempotent(products_stub):
+def test_reserve_and_release_are_idempotent(products_stub, stock_stub):
     pen = new_product(products_stub, name='Pen', price='1.5', stock=10)
     ink = new_product(products_stub, name='Ink', price='4.25', stock=3)
-    response = reserve(products_stub, 'order-1', (ink.id, 3), (pen.id, 2))
+    response = reserve(stock_stub, 'order-1', (ink.id, 3), (pen.id, 2))
     assert response.reservation_id == 'order-1'
     assert [(line.product_id, line.quantity, line.product_name, line.unit_price) for line in response.lines] == [
         (ink.id, 3, 'Ink', '4.25'), (pen.id, 2, 'Pen', '1.50')]
-    assert reserve(products_stub, 'order-1', (ink.id, 3), (pen.id, 2)) == response
+    assert reserve(stock_stub, 'order-1', (ink.id, 3), (pen.id, 2)) == response
     assert (stock(products_stub, pen), stock(products_stub, ink)) == (8, 0)
 
-    assert release(products_stub, 'order-1').released_now is True
+    assert release(stock_stub, 'order-1').released_now is True
     assert (stock(products_stub, pen), stock(products_stub, ink)) == (10, 3)
-    assert release(products_stub, 'order-1').released_now is False
+    assert release(stock_stub, 'order-1').released_now is False
     assert (stock(products_stub, pen), stock(products_stub, ink)) == (10, 3)
 
-    error = rpc_error(products_stub.ReserveStock, reserve_request('order-1', (pen.id, 2)))
+    error = rpc_error(stock_stub.ReserveStock, reserve_request('order-1', (pen.id, 2)))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_details(error).reason == 'RESERVATION_RELEASED'
     assert stock(products_stub, pen) == 10
 
 
-def test_insufficient_stock_is_a_failed_precondition_with_the_numbers(products_stub):
+def test_insufficient_stock_is_a_failed_precondition_with_the_numbers(products_stub, stock_stub):
     plenty = new_product(products_stub, name='Plenty', stock=9)
     short = new_product(products_stub, name='Short', stock=1)
-    error = rpc_error(products_stub.ReserveStock, reserve_request('r', (plenty.id, 2), (short.id, 2)))
+    error = rpc_error(stock_stub.ReserveStock, reserve_request('r', (plenty.id, 2), (short.id, 2)))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert 'Short' in error.details()
     details = error_details(error)
@@ -366,48 +367,48 @@ def test_insufficient_stock_is_a_failed_precondition_with_the_numbers(products_s
     assert (stock(products_stub, plenty), stock(products_stub, short)) == (9, 1)
 
 
-def test_reservation_of_an_unknown_product_is_not_found(products_stub):
+def test_reservation_of_an_unknown_product_is_not_found(products_stub, stock_stub):
     known = new_product(products_stub, stock=5)
-    error = rpc_error(products_stub.ReserveStock, reserve_request('r', (known.id, 1), (known.id + 50, 1)))
+    error = rpc_error(stock_stub.ReserveStock, reserve_request('r', (known.id, 1), (known.id + 50, 1)))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert error_details(error).metadata == {'product_id': str(known.id + 50)}
     assert stock(products_stub, known) == 5
 
 
-def test_reusing_a_reservation_id_for_other_lines_is_already_exists(products_stub):
+def test_reusing_a_reservation_id_for_other_lines_is_already_exists(products_stub, stock_stub):
     product = new_product(products_stub, stock=5)
-    reserve(products_stub, 'r', (product.id, 1))
-    error = rpc_error(products_stub.ReserveStock, reserve_request('r', (product.id, 2)))
+    reserve(stock_stub, 'r', (product.id, 1))
+    error = rpc_error(stock_stub.ReserveStock, reserve_request('r', (product.id, 2)))
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
     assert error_details(error).reason == 'RESERVATION_MISMATCH'
     assert stock(products_stub, product) == 4
 
 
-def test_release_of_an_unknown_id_blocks_a_late_reservation(products_stub):
+def test_release_of_an_unknown_id_blocks_a_late_reservation(products_stub, stock_stub):
     product = new_product(products_stub, stock=5)
-    assert release(products_stub, 'late').released_now is False
-    error = rpc_error(products_stub.ReserveStock, reserve_request('late', (product.id, 1)))
+    assert release(stock_stub, 'late').released_now is False
+    error = rpc_error(stock_stub.ReserveStock, reserve_request('late', (product.id, 1)))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_details(error).reason == 'RESERVATION_RELEASED'
     assert stock(products_stub, product) == 5
 
 
 @pytest.mark.parametrize('request_, field', [
-    (products_pb2.ReserveStockRequest(lines=[products_pb2.StockLine(product_id=1, quantity=1)]), 'reservation_id'),
-    (products_pb2.ReserveStockRequest(reservation_id='r'), 'lines'),
-    (products_pb2.ReserveStockRequest(reservation_id='r', lines=[products_pb2.StockLine(product_id=1)]),
+    (stock_pb2.ReserveStockRequest(lines=[stock_pb2.StockLine(product_id=1, quantity=1)]), 'reservation_id'),
+    (stock_pb2.ReserveStockRequest(reservation_id='r'), 'lines'),
+    (stock_pb2.ReserveStockRequest(reservation_id='r', lines=[stock_pb2.StockLine(product_id=1)]),
      'lines[0].quantity'),
 ])
-def test_bad_reservation_requests_name_the_field(products_stub, request_, field):
-    error = rpc_error(products_stub.ReserveStock, request_)
+def test_bad_reservation_requests_name_the_field(stock_stub, request_, field):
+    error = rpc_error(stock_stub.ReserveStock, request_)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert list(error_details(error).fields) == [field]
 
 
 def reserve_batch(stub, *entries):
     """ReserveStocks of (ReserveStockRequest, request id) entries, each claiming to act for someone."""
-    return stub.ReserveStocks(products_pb2.ReserveStocksRequest(reservations=[
-        products_pb2.StockReservation(reservation=request, request_id=request_id, actor='someone@example.com')
+    return stub.ReserveStocks(stock_pb2.ReserveStocksRequest(reservations=[
+        stock_pb2.StockReservation(reservation=request, request_id=request_id, actor='someone@example.com')
         for request, request_id in entries]))
 
 
@@ -419,13 +420,14 @@ def outcome_summary(outcome):
         details.reason, list(details.fields)
 
 
-def test_a_batch_of_reservations_answers_each_as_reserve_stock_would_and_takes_only_the_granted(products_stub):
+def test_a_batch_of_reservations_answers_each_as_reserve_stock_would_and_takes_only_the_granted(
+        products_stub, stock_stub):
     pen = new_product(products_stub, name='Pen', price='1.5', stock=10)
     ink = new_product(products_stub, name='Ink', price='4.25', stock=3)
-    first_answer = reserve(products_stub, 'earlier', (pen.id, 1))
-    release(products_stub, 'released')
+    first_answer = reserve(stock_stub, 'earlier', (pen.id, 1))
+    release(stock_stub, 'released')
     response = reserve_batch(
-        products_stub,
+        stock_stub,
         (reserve_request('a', (ink.id, 2), (pen.id, 2)), 'request-a'),
         (reserve_request('b', (pen.id, 1), (ink.id, 2)), 'request-b'),  # Pen taken, then one Ink left: undone
         (reserve_request('c', (pen.id + 50, 1)), 'request-c'),
@@ -447,19 +449,19 @@ def test_a_batch_of_reservations_answers_each_as_reserve_stock_would_and_takes_o
     # Without tokens nobody is known, so an entry's actor is not believed (with tokens, only Orders may call).
     assert sorted((movement.reservation_id, movement.request_id, movement.actor) for movement in movements
                   if movement.reservation_id in ('a', 'e')) == [('a', 'request-a', ''), ('e', 'request-e', '')]
-    assert release(products_stub, 'a').released_now is True  # a reservation of a batch, given back like any other
+    assert release(stock_stub, 'a').released_now is True  # a reservation of a batch, given back like any other
     assert (stock(products_stub, pen), stock(products_stub, ink)) == (10 - 1 - 3, 3)
 
 
-def test_an_empty_batch_is_refused(products_stub):
-    error = rpc_error(products_stub.ReserveStocks, products_pb2.ReserveStocksRequest())
+def test_an_empty_batch_is_refused(stock_stub):
+    error = rpc_error(stock_stub.ReserveStocks, stock_pb2.ReserveStocksRequest())
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert list(error_details(error).fields) == ['reservations']
 
 
-def test_a_reservation_named_twice_in_a_batch_is_taken_once_and_repeated(products_stub):
+def test_a_reservation_named_twice_in_a_batch_is_taken_once_and_repeated(products_stub, stock_stub):
     product = new_product(products_stub, stock=5)
-    response = reserve_batch(products_stub, (reserve_request('twice', (product.id, 2)), ''),
+    response = reserve_batch(stock_stub, (reserve_request('twice', (product.id, 2)), ''),
                              (reserve_request('twice', (product.id, 2)), ''),
                              (reserve_request('twice', (product.id, 3)), ''))
     assert response.outcomes[0].reserved == response.outcomes[1].reserved
@@ -467,14 +469,14 @@ def test_a_reservation_named_twice_in_a_batch_is_taken_once_and_repeated(product
     assert stock(products_stub, product) == 3
 
 
-def test_release_needs_an_id(products_stub):
-    error = rpc_error(products_stub.ReleaseStock, products_pb2.ReleaseStockRequest())
+def test_release_needs_an_id(stock_stub):
+    error = rpc_error(stock_stub.ReleaseStock, stock_pb2.ReleaseStockRequest())
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert list(error_details(error).fields) == ['reservation_id']
 
 
 def test_health_reports_serving(products_address):
-    for service in ('', 'ecommerce.products.v1.ProductService'):
+    for service in ('', 'ecommerce.products.v1.ProductService', 'ecommerce.products.v1.StockService'):
         assert health_status(products_address, service) == health_pb2.HealthCheckResponse.SERVING
     with pytest.raises(grpc.RpcError) as raised:
         health_status(products_address, 'nope')

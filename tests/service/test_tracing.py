@@ -23,7 +23,7 @@ from tests.servers import serving
 from tests.service.test_orders_service import order_request, rpc_error
 
 CREATE_ORDER = '/ecommerce.orders.v1.OrderService/CreateOrder'
-RESERVE_STOCK = '/ecommerce.products.v1.ProductService/ReserveStocks'
+RESERVE_STOCK = '/ecommerce.products.v1.StockService/ReserveStocks'
 
 
 @pytest.fixture

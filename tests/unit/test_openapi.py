@@ -38,7 +38,7 @@ def test_every_http_rule_is_an_operation_and_nothing_else(document):
         ('patch', '/api/orders/{id}/status'), ('post', '/api/orders/{id}/cancel'),
         ('get', '/api/orders/customer/{email}'), ('get', '/api/orders/{order_id}/events'),
         ('get', '/api/orders/{id}/watch'), ('get', '/api/orders/watch')}
-    # ImportProducts, ReserveStock(s) and ReleaseStock have no http rule: no REST form.
+    # ImportProducts and StockService's ReserveStock(s) and ReleaseStock have no http rule: no REST form.
     assert not {'ImportProducts', 'ReserveStock', 'ReserveStocks', 'ReleaseStock'} & set(operations(document))
 
 
