@@ -7,6 +7,7 @@ import re
 import string
 from dataclasses import dataclass
 
+from services.server import GATEWAY_REFLECTION, api_files, public_services
 from services.settings import (
     GATEWAY_ADDRESS,
     GATEWAY_ADMIN_ADDRESS,
@@ -95,6 +96,40 @@ def tracing(otlp_address):
     return 'tracing: ' + json.dumps(settings), '- ' + json.dumps(collector)
 
 
+# How envoy.yaml's gateway_health listener hands a health Check's service name from its Lua filter to its routes and
+# to gateway_health_status's health_check filters.
+HEALTH_SERVICE_HEADER = 'x-health-service'
+
+
+def gateway_grpc(services):
+    """envoy.yaml's values for gRPC health and reflection through the gateway, from the public `services`
+    (ServiceDescriptors): the names gateway_health knows, a health_check filter per name for gateway_health_status,
+    and the header that marks reflection calls as the gateway's (services.server.ReflectionServicer)."""
+    clusters = {service.full_name: cluster_of(service) for service in services}
+    checks = [health_check('', {}), *(health_check(name, {cluster: {'value': 1}})
+                                      for name, cluster in sorted(clusters.items()))]
+    return {'health_service_header': HEALTH_SERVICE_HEADER,
+            'health_known_services': json.dumps('|'.join(map(re.escape, ['', *sorted(clusters)]))),
+            'health_checks': ', '.join(map(json.dumps, checks)),
+            'reflection_header': json.dumps(dict(zip(('key', 'value'), GATEWAY_REFLECTION, strict=True)))}
+
+
+def cluster_of(service):
+    """The cluster of the process that serves a service (a ServiceDescriptor): its package's second part,
+    ecommerce.<cluster>.v1."""
+    return service.file.package.split('.')[1]
+
+
+def health_check(service, min_healthy):
+    """A health_check filter that answers a Check for `service` itself: 200, or 503 while Envoy fails health
+    checks or a cluster of `min_healthy` (cluster → percentage) has fewer healthy endpoints than that."""
+    return {'name': 'envoy.filters.http.health_check', 'typed_config': {
+        '@type': 'type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck',
+        'pass_through_mode': False,
+        'headers': [{'name': HEALTH_SERVICE_HEADER, 'string_match': {'exact': service}}],
+        'cluster_min_healthy_percentages': min_healthy}}
+
+
 def certificate(cert, key):
     return {'certificate_chain': {'filename': absolute(cert)}, 'private_key': {'filename': absolute(key)}}
 
@@ -176,6 +211,7 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
               'openapi_document': quoted_path(pathlib.Path(descriptor).with_name(OPENAPI_DOCUMENT)),
               **{'admin_' + file.name.replace('.', '_'): quoted_path(pathlib.Path(admin_files) / file.name)
                  for file in ADMIN_CONSOLE.iterdir()}}
+    values.update(gateway_grpc(public_services(api_files())))
     for name, address in (('listen', listen), ('admin', admin)):
         host, values[f'{name}_port'] = split_address(address)
         values[f'{name}_host'] = json.dumps(host)

@@ -57,7 +57,7 @@ def test_with_a_collector_envoy_traces_to_it_in_a_configuration_the_real_binary_
     checked = subprocess.run([BIN / 'envoy', '--mode', 'validate', '-c', config], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr[-2000:]
     rendered = yaml.safe_load(config.read_text())
-    [listener] = rendered['static_resources']['listeners']
+    [listener] = [listener for listener in rendered['static_resources']['listeners'] if listener['name'] == 'gateway']
     manager = listener['filter_chains'][0]['filters'][0]['typed_config']
     assert manager['tracing']['provider']['name'] == 'envoy.tracers.opentelemetry'
     clusters = {cluster['name']: cluster for cluster in rendered['static_resources']['clusters']}
