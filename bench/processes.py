@@ -3,6 +3,7 @@ process tree costs: CPU seconds and peak RSS read from /proc, so a service that 
 import contextlib
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -31,12 +32,13 @@ def free_port():
 class Process:
     """A child process in its own session whose output goes to a log file; stop() ends it and its children."""
 
-    def __init__(self, name, args, log_path, env=None):
+    def __init__(self, name, args, log_path, env=None, before_exec=None):
         self.name = name
         self.log_path = Path(log_path)
         self._log = open(log_path, 'wb')  # noqa: SIM115 (open while the process runs; closed by stop())
         self.popen = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                      env={**os.environ, **(env or {})}, start_new_session=True)
+                                      env={**os.environ, **(env or {})}, start_new_session=True,
+                                      preexec_fn=before_exec)
 
     @property
     def pid(self):
@@ -170,6 +172,13 @@ def wait_for_http(url, timeout=30, process=None):
 UNLIMITED_WRITES = {'writes_per_second': 1_000_000, 'write_burst': 1_000_000}
 
 
+def most_open_files():
+    """In the child about to run Envoy: as many open files as the hard limit allows, as the Procfile does, since
+    each client connection takes one (services.settings.GATEWAY_MAX_CONNECTIONS)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def start_envoy(folder, products, orders, tls=None, **gateway_settings):
     """The real Envoy in front of the services on free ports, once ready; returns (process, gateway, admin).
     `tls` (a scripts.gateway.GatewayTls) turns on TLS on its listener and towards the services;
@@ -182,7 +191,8 @@ def start_envoy(folder, products, orders, tls=None, **gateway_settings):
                                     **{**UNLIMITED_WRITES, **gateway_settings}))
     # The access log is written out every second (Envoy's default: every 10 s), as `make run` does too.
     envoy = Process('envoy', [str(BIN / 'envoy'), '-c', str(config), '--log-level', 'warn', '--disable-hot-restart',
-                              '--file-flush-interval-msec', '1000'], config.with_suffix('.log'))
+                              '--file-flush-interval-msec', '1000'], config.with_suffix('.log'),
+                    before_exec=most_open_files)
     try:
         wait_for_http(f'http://{admin}/ready', process=envoy)
     except Exception:

@@ -5,16 +5,24 @@ import json
 import pathlib
 import re
 import string
+import textwrap
 from dataclasses import dataclass
 
-from services.server import GATEWAY_REFLECTION, api_files, public_services
+import yaml
+
+from scripts.exposure import read_api
+from services.server import GATEWAY_REFLECTION
 from services.settings import (
     GATEWAY_ADDRESS,
     GATEWAY_ADMIN_ADDRESS,
+    GATEWAY_MAX_CONNECTIONS,
+    IDLE_CONNECTION_SECONDS,
     IMPORT_TIMEOUT_SECONDS,
+    MAX_HEADER_BYTES,
     MAX_MESSAGE_BYTES,
     ORDERS_ADDRESS,
     PRODUCTS_ADDRESS,
+    REQUEST_HEADERS_TIMEOUT_SECONDS,
     REQUEST_TIMEOUT_SECONDS,
     WRITE_BURST,
     WRITES_PER_SECOND,
@@ -29,6 +37,11 @@ OPENAPI_DOCUMENT = 'openapi.json'
 # A template line holding only one of these placeholders (and a comment) is left out when it is off, so that the
 # configuration without TLS (or tracing) is the same as before they existed.
 OPTIONAL_LINE = re.compile(r'^ *\$(listener_tls|upstream_tls|tracing|otlp_collector)\b.*\n', re.MULTILINE)
+# A template line holding only one of these placeholders becomes a block of lines at its indentation: the routes of
+# the public RPCs (YAML list items) and the Lua request checks.
+BLOCK_LINE = re.compile(r'^( *)\$(rpc_routes|request_checks)\b.*\n', re.MULTILINE)
+ROUTE_CLASSES = TEMPLATE.with_name('route_classes.yaml')
+REQUEST_CHECKS = TEMPLATE.with_name('request_checks.lua')
 TLS_SOCKET = 'envoy.transport_sockets.tls'
 TLS_TYPES = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.'
 OTLP_CLUSTER = 'otlp_collector'
@@ -96,28 +109,77 @@ def tracing(otlp_address):
     return 'tracing: ' + json.dumps(settings), '- ' + json.dumps(collector)
 
 
+def rpc_routes(api, values):
+    """One route per public RPC, on its gRPC path: the fields of its class in envoy/route_classes.yaml, to its
+    service's cluster."""
+    classes = yaml.safe_load(string.Template(ROUTE_CLASSES.read_text()).substitute(values))
+    routes = []
+    for rpc in api.public():
+        settings = classes[rpc.route_class]
+        routes.append({'match': {'path': rpc.path}, **settings,
+                       'route': {'cluster': rpc.cluster, **settings['route']}})
+    return routes
+
+
+def query_rules(api):
+    """For envoy/request_checks.lua: each REST binding's method, its path as a Lua pattern, and the query parameters
+    it refuses (every spelling of a field the path or the body binds; any at all for `body: "*"`), the most literal
+    paths first, as the transcoder matches them (/api/orders/watch before /api/orders/{id})."""
+    rules = []
+    for rpc in api.public():
+        for binding in rpc.bindings:
+            body_fields = binding.body not in ('', '*') and api.query_names(rpc, binding.body)
+            rules.append({'method': binding.verb.upper(), 'path': lua_pattern(binding.template),
+                          'body_only': binding.body == '*',
+                          'path_fields': {name: True for variable in binding.variables
+                                          for name in api.query_names(rpc, variable)},
+                          'body_fields': {name: True for name in body_fields or ()},
+                          'specificity': [segment.startswith('{') for segment in binding.template.split('/')]})
+    rules.sort(key=lambda rule: rule.pop('specificity'))
+    return rules
+
+
+def lua_pattern(template):
+    """A path template (`/api/products/{id}`) as an anchored Lua pattern; a trailing slash matches too."""
+    parts = re.split(r'({[^}]+})', template)
+    return '^' + ''.join('[^/]+' if part.startswith('{') else re.sub(r'([^A-Za-z0-9/])', r'%\1', part)
+                         for part in parts) + '/?$'
+
+
+def lua_value(value):
+    """A Lua literal of a str, bool, list or dict (ASCII strings only: JSON's escapes are Lua's too)."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=True)
+    if isinstance(value, dict):
+        return '{' + ', '.join(f'[{lua_value(key)}] = {lua_value(item)}' for key, item in value.items()) + '}'
+    return '{' + ', '.join(lua_value(item) for item in value) + '}'
+
+
+def request_checks(api):
+    """The Lua filter's source: envoy/request_checks.lua with the query rules of this descriptor set before it."""
+    rules = ',\n'.join('  ' + lua_value(rule) for rule in query_rules(api))
+    return f'local QUERY_RULES = {{\n{rules}\n}}\n\n' + REQUEST_CHECKS.read_text()
+
+
 # How envoy.yaml's gateway_health listener hands a health Check's service name from its Lua filter to its routes and
 # to gateway_health_status's health_check filters.
 HEALTH_SERVICE_HEADER = 'x-health-service'
 
 
-def gateway_grpc(services):
-    """envoy.yaml's values for gRPC health and reflection through the gateway, from the public `services`
-    (ServiceDescriptors): the names gateway_health knows, a health_check filter per name for gateway_health_status,
-    and the header that marks reflection calls as the gateway's (services.server.ReflectionServicer)."""
-    clusters = {service.full_name: cluster_of(service) for service in services}
+def gateway_grpc(api):
+    """envoy.yaml's values for gRPC health and reflection through the gateway, from the public services of `api`
+    (a scripts.exposure.Api): the names gateway_health knows, a health_check filter per name for
+    gateway_health_status, and the header that marks reflection calls as the gateway's
+    (services.server.ReflectionServicer)."""
+    clusters = {rpc.service: rpc.cluster for rpc in api.public()}
     checks = [health_check('', {}), *(health_check(name, {cluster: {'value': 1}})
                                       for name, cluster in sorted(clusters.items()))]
     return {'health_service_header': HEALTH_SERVICE_HEADER,
             'health_known_services': json.dumps('|'.join(map(re.escape, ['', *sorted(clusters)]))),
             'health_checks': ', '.join(map(json.dumps, checks)),
             'reflection_header': json.dumps(dict(zip(('key', 'value'), GATEWAY_REFLECTION, strict=True)))}
-
-
-def cluster_of(service):
-    """The cluster of the process that serves a service (a ServiceDescriptor): its package's second part,
-    ecommerce.<cluster>.v1."""
-    return service.file.package.split('.')[1]
 
 
 def health_check(service, min_healthy):
@@ -185,13 +247,16 @@ def positive(name, value):
 
 
 def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(), admin_files=ADMIN_CONSOLE, *,
-                  writes_per_second=WRITES_PER_SECOND, write_burst=WRITE_BURST, public_admin=False, otlp_address=None):
+                  writes_per_second=WRITES_PER_SECOND, write_burst=WRITE_BURST, public_admin=False, otlp_address=None,
+                  api=None):
     """Envoy's YAML for these host:port addresses and this descriptor set (made absolute); `products` and
     `orders` may each name several replicas, which Envoy balances across and health-checks. `tls` (GatewayTls)
     turns on TLS on the listener and towards the services; ValueError for flags that do not go together.
     `admin_files` is where Envoy finds the admin console's files: this checkout's, or their path in a container
     image. The OpenAPI document it serves is the one beside the descriptor set. With `otlp_address` (host:port of an
-    OTLP/gRPC collector), Envoy traces every request (tracing()).
+    OTLP/gRPC collector), Envoy traces every request (tracing()). The routes and request checks are those of `api`
+    (a scripts.exposure.Api), by default the descriptor set's: give it where `descriptor` is a path on another
+    machine (a container image's).
 
     The admin interface can stop Envoy and change its settings, and asks for no password: ValueError for an
     `admin` address other machines can reach, unless `public_admin`."""
@@ -205,18 +270,27 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
               'writes_per_second': positive('writes per second', writes_per_second),
               'write_burst': positive('write burst', write_burst),
               'request_timeout_seconds': REQUEST_TIMEOUT_SECONDS, 'import_timeout_seconds': IMPORT_TIMEOUT_SECONDS,
+              'request_headers_timeout_seconds': REQUEST_HEADERS_TIMEOUT_SECONDS,
+              'idle_connection_seconds': IDLE_CONNECTION_SECONDS, 'max_connections': GATEWAY_MAX_CONNECTIONS,
+              'max_header_kb': MAX_HEADER_BYTES // 1024,
               'products_endpoints': endpoints(products), 'orders_endpoints': endpoints(orders),
               'listener_tls': tls.listener_socket(), 'upstream_tls': tls.upstream_socket(),
               **dict(zip(('tracing', 'otlp_collector'), tracing(otlp_address), strict=True)),
               'openapi_document': quoted_path(pathlib.Path(descriptor).with_name(OPENAPI_DOCUMENT)),
               **{'admin_' + file.name.replace('.', '_'): quoted_path(pathlib.Path(admin_files) / file.name)
                  for file in ADMIN_CONSOLE.iterdir()}}
-    values.update(gateway_grpc(public_services(api_files())))
     for name, address in (('listen', listen), ('admin', admin)):
         host, values[f'{name}_port'] = split_address(address)
         values[f'{name}_host'] = json.dumps(host)
+    api = api or read_api(descriptor)
+    values['transcoded_services'] = json.dumps(api.public_services())
+    values.update(gateway_grpc(api))
+    blocks = {'rpc_routes': '\n'.join('- ' + json.dumps(route) for route in rpc_routes(api, values)),
+              'request_checks': request_checks(api)}
     template = OPTIONAL_LINE.sub(lambda line: line[0] if values[line[1]] else '', TEMPLATE.read_text())
-    return string.Template(template).substitute(values)
+    # The blocks go in after the substitution: `$` in them (Lua's patterns) is not a placeholder.
+    config = string.Template(template).substitute(values, **{name: f'${name}' for name in blocks})
+    return BLOCK_LINE.sub(lambda line: textwrap.indent(blocks[line[2]], line[1]) + '\n', config)
 
 
 def main(argv=None):

@@ -35,6 +35,7 @@ from services.settings import (
     MAX_ERROR_DETAILS_BYTES,
     MAX_MESSAGE_BYTES,
     MAX_STREAMS_PER_CONNECTION,
+    SERVICE_METADATA_BYTES,
 )
 
 log = logging.getLogger('services')
@@ -382,6 +383,9 @@ OPEN_GATE = auth.Gate(None)
 SERVER_OPTIONS = (
     # A larger request is refused by grpc itself with RESOURCE_EXHAUSTED, before any handler runs.
     ('grpc.max_receive_message_length', MAX_MESSAGE_BYTES),
+    # Headers as large as Envoy lets through, with what it adds (services.settings); beyond that RESOURCE_EXHAUSTED.
+    ('grpc.max_metadata_size', SERVICE_METADATA_BYTES),
+    ('grpc.absolute_max_metadata_size', SERVICE_METADATA_BYTES),
     ('grpc.keepalive_time_ms', KEEPALIVE_TIME_MS),
     ('grpc.keepalive_timeout_ms', KEEPALIVE_TIMEOUT_MS),
     # Keep pinging a connection whose only call is a silent watch (by default grpc stops after 2 pings without

@@ -30,6 +30,21 @@ WRITE_BURST = 100
 # import of MAX_IMPORT_ROWS rows gets longer. Watches are not limited (an idle one is closed after an hour).
 REQUEST_TIMEOUT_SECONDS = 15
 IMPORT_TIMEOUT_SECONDS = 300
+# The largest header block a request may carry, and so the largest token: Envoy refuses a larger one with HTTP 431
+# (max_request_headers_kb) before any service sees it. Behind Envoy the same headers arrive with what Envoy adds
+# (the REST path again in x-envoy-original-path, its own x-envoy-* and x-forwarded-* headers, and HPACK's 32 bytes
+# per header), so each service accepts SERVICE_METADATA_BYTES, which a request Envoy lets through never exceeds; a
+# direct client over it gets RESOURCE_EXHAUSTED.
+MAX_HEADER_BYTES = 16 * 1024
+SERVICE_METADATA_BYTES = 2 * MAX_HEADER_BYTES + 8 * 1024
+# Envoy's defences against clients that hold connections without using them: a request whose headers have not all
+# arrived this long after their first byte is refused and its connection closed; a connection with no request in
+# flight for IDLE_CONNECTION_SECONDS (one that never sent anything included) is closed too. At most
+# GATEWAY_MAX_CONNECTIONS client connections are open at once: more than one client address can open (one per
+# source port), so that no single address can take them all.
+REQUEST_HEADERS_TIMEOUT_SECONDS = 10
+IDLE_CONNECTION_SECONDS = 60
+GATEWAY_MAX_CONNECTIONS = 65_536
 # Each gRPC server's defences against clients that hold resources without using them:
 # pings every 60 s on a connection silent that long, and closes it when the ping is not answered within 20 s (a
 # client that vanished without closing its connection);
