@@ -27,6 +27,9 @@ from tests.servers import event_loop, serving
 # Which database backend the whole suite runs on: 'sqlite' (the default) or the postgresql:// URL of a
 # server where each test gets fresh databases. `make test` runs the suite once with each.
 TEST_DATABASE = os.environ.get('ECOMMERCE_TEST_DATABASE', 'sqlite')
+# A module whose tests do not depend on the database (the gateway's edge, say) runs on the SQLite pass only.
+DATABASE_INDEPENDENT = pytest.mark.skipif(TEST_DATABASE != 'sqlite',
+                                          reason='does not depend on the database: run on the SQLite pass only')
 
 
 def pytest_report_header():

@@ -38,13 +38,11 @@ from google.protobuf import descriptor_pb2
 
 from bench.processes import start_envoy
 from services.settings import split_address
-from tests.conftest import TEST_DATABASE, new_product
+from tests.conftest import DATABASE_INDEPENDENT, new_product
 from tests.e2e.clients import DESCRIPTOR, RestClient
 from tests.raw_http import grpc_call, http1_exchange, http1_request, read_until_closed
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(TEST_DATABASE != 'sqlite',
-                                 reason='the gateway does not depend on the database: run on the SQLite pass only')]
+pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
 
 INVALID_ARGUMENT, RESOURCE_EXHAUSTED = 3, 8
 FieldProto = descriptor_pb2.FieldDescriptorProto

@@ -11,9 +11,10 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from bench.processes import start_envoy, start_service
 from services.server import api_files, is_internal, public_services
+from tests.conftest import DATABASE_INDEPENDENT
 from tests.e2e.clients import grpcurl, grpcurl_json
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
 
 PRODUCTS = 'ecommerce.products.v1.ProductService'
 ORDERS = 'ecommerce.orders.v1.OrderService'
