@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
-from services.server import is_internal
+from services.reflection import is_internal
 
 # Route classes (envoy/route_classes.yaml holds what each means to Envoy), after AIP-131/132/136 standard verbs.
 READ, WATCH, IMPORT, WRITE = 'read', 'watch', 'import', 'write'

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import yaml
 
 from scripts.exposure import read_api
-from services.server import GATEWAY_REFLECTION
+from services.reflection import GATEWAY_REFLECTION
 from services.settings import (
     GATEWAY_ADDRESS,
     GATEWAY_ADMIN_ADDRESS,
@@ -172,7 +172,7 @@ def gateway_grpc(api):
     """envoy.yaml's values for gRPC health and reflection through the gateway, from the public services of `api`
     (a scripts.exposure.Api): the names gateway_health knows, a health_check filter per name for
     gateway_health_status, and the header that marks reflection calls as the gateway's
-    (services.server.ReflectionServicer)."""
+    (services.reflection.ReflectionServicer)."""
     clusters = {rpc.service: rpc.cluster for rpc in api.public()}
     checks = [health_check('', {}), *(health_check(name, {cluster: {'value': 1}})
                                       for name, cluster in sorted(clusters.items()))]

@@ -10,7 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from bench.processes import start_envoy, start_service
-from services.server import api_files, is_internal, public_services
+from services.reflection import api_files, is_internal, public_services
 from tests.conftest import DATABASE_INDEPENDENT
 from tests.e2e.clients import grpcurl, grpcurl_json
 
