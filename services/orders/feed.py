@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from services.errors import Unavailable
 from services.orders import rules
-from services.orders.workflow import latest_change
+from services.orders.workflow import latest_change, record_after
 from services.settings import WATCH_BACKLOG_LIMIT
 from storage.orders import Order, OrderEvent
 
@@ -27,7 +27,9 @@ BATCH = 500  # changes read at a time
 
 class Change(NamedTuple):
     event: OrderEvent
-    record: object  # the workflow's OrderRecord: the order as it is now, with its items
+    # The workflow's OrderRecord, with its items: the order as it was right after `event`, whether the change is
+    # replayed long after or sent as it happens; in the first update of a new WatchOrder, the order as it is.
+    record: object
 
 
 class OrderFeed:
@@ -66,7 +68,7 @@ class OrderFeed:
 
     def changes_after(self, after_id, order_id=None, status='', email=''):
         """A database step: up to BATCH changes with an event id above `after_id`, oldest first, each with its
-        order as it is now; narrowed to one order, to changes into `status`, or to one customer's orders."""
+        order as it was right after it; narrowed to one order, to changes into `status`, or to one customer's orders."""
         query = OrderEvent.select().where(OrderEvent.id > after_id)
         if order_id is not None:
             query = query.where(OrderEvent.order_id == order_id)
@@ -76,7 +78,8 @@ class OrderFeed:
             query = query.join(Order, on=(Order.id == OrderEvent.order_id)).where(Order.customer_email == email)
         events = list(query.order_by(OrderEvent.id).limit(BATCH))
         records = self._records({event.order_id for event in events})
-        return [Change(event, records[event.order_id]) for event in events if event.order_id in records]
+        return [Change(event, record_after(records[event.order_id], event))
+                for event in events if event.order_id in records]
 
     @contextlib.asynccontextmanager
     async def watching(self):

@@ -285,6 +285,16 @@ def _with_items(orders):
     return [OrderRecord(order, items[order.id]) for order in orders]
 
 
+def record_after(record, event):
+    """The OrderRecord `record` as it was right after `event`, one of its order's changes.
+
+    Derived, not stored: every change of a placed order's status is an event written in the transaction that made
+    it, with the order's updated_at as its time (_confirm, _transition), and nothing else a client sees of the order
+    changes after placement (its items and total are fixed when its stock is reserved)."""
+    order = Order(**{**record.order.__data__, 'status': event.to_status, 'updated_at': event.created_at})
+    return OrderRecord(order, record.items)
+
+
 def _record_event(order_id, from_status, to_status, now):
     _NEW_EVENT(order_id=order_id, from_status=from_status, to_status=to_status,
                request_id=current_request_id(), actor=current_actor(), created_at=now)

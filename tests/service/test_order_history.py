@@ -173,9 +173,27 @@ def test_resuming_after_the_last_event_seen_misses_nothing_and_repeats_nothing(o
     advance(orders_stub, order, SHIPPED)
     watch = Watch(orders_stub.WatchOrder(orders_pb2.WatchOrderRequest(id=order.id, after_event_id=last_seen),
                                          timeout=30))
-    assert moves([watch.next(), watch.next()]) == [(PENDING, PROCESSING, SHIPPED), (PROCESSING, SHIPPED, SHIPPED)]
+    assert moves([watch.next(), watch.next()]) == [(PENDING, PROCESSING, PROCESSING), (PROCESSING, SHIPPED, SHIPPED)]
     advance(orders_stub, order, DELIVERED)
     assert moves(watch.all()) == [(SHIPPED, DELIVERED, DELIVERED)]
+
+
+def test_a_resumed_watch_replays_each_change_with_the_order_as_it_was_right_after_it(orders_stub, products_stub):
+    email = 'replay@example.com'
+    order = place(orders_stub, products_stub, email=email)
+    placed = orders_stub.ListOrderEvents(orders_pb2.ListOrderEventsRequest(order_id=order.id)).events[0].id
+    after_each = [advance(orders_stub, order, PROCESSING), advance(orders_stub, order, SHIPPED)]
+    assert after_each[0].updated_at != after_each[1].updated_at
+    one = Watch(orders_stub.WatchOrder(orders_pb2.WatchOrderRequest(id=order.id, after_event_id=placed), timeout=30))
+    every = Watch(orders_stub.WatchOrders(orders_pb2.WatchOrdersRequest(customer_email=email, after_event_id=placed),
+                                          timeout=30))
+    for watch in (one, every):
+        replayed = [watch.next(), watch.next()]
+        assert [update.event.to_status for update in replayed] == [PROCESSING, SHIPPED]
+        # Each as UpdateOrderStatus answered right after that change: its status and time, items and totals.
+        assert [update.order for update in replayed] == after_each
+        assert [update.order.updated_at for update in replayed] == [update.event.time for update in replayed]
+        watch.call.cancel()
 
 
 @pytest.mark.parametrize('request_fields, code, field', [
