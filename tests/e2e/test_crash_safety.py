@@ -203,7 +203,8 @@ def test_kills_during_a_storm_of_orders_and_cancellations_lose_no_stock(run_serv
                 assert order.status == Status.CANCELLED, (SEED, order)
         undone = assert_reservations_match_orders(database_url('orders'), database_url('products'), initial)
     # every recovery pass and every call did its work: a failure logged and retried later could hide for ever
-    errors = [(entry['message'], entry.get('traceback', '').strip().rpartition('\n')[2])
+    # Each with what it says of its cause: its error field (a start-up failure's), or its traceback's last line.
+    errors = [(entry['message'], entry.get('error') or entry.get('traceback', '').strip().rpartition('\n')[2])
               for service in (products, orders) for entry in service.log_entries() if entry['level'] == 'ERROR']
     assert not errors, (SEED, errors[:3])
     recovered = sum(entry['settled'] for entry in orders.log_entries() if entry['message'] == 'recovered orders')
