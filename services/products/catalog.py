@@ -1,14 +1,25 @@
-"""Catalogue and stock operations on the Products database; failures are domain errors."""
+"""Catalogue and stock operations on the Products database; failures are domain errors.
+
+No write takes a product's stock past rules.MAX_STOCK, the most the API's stock_quantity carries: a product is
+created, imported or updated with a stock the rules checked (0 to MAX_STOCK), a reservation only lowers it, and a
+release gives its units back in a conditional UPDATE (stock <= MAX_STOCK - units) or not at all.
+"""
+import logging
 from dataclasses import dataclass
 
 import peewee
 
 from services import metrics
 from services.errors import AlreadyExists, DomainError, FailedPrecondition, InsufficientStock, ProductNotFound
+from services.products.rules import MAX_STOCK
 from services.request_context import current_actor, current_request_id, on_behalf
 from storage import catalog_index
 from storage.database import Prepared, PreparedInsert, keyset_page, utcnow
 from storage.products import Product, StockMovement, StockReservation, StockReservationLine, database
+
+log = logging.getLogger('services.products')
+# The reason of a refusal that would take a product's stock past MAX_STOCK.
+STOCK_LIMIT_EXCEEDED = 'STOCK_LIMIT_EXCEEDED'
 
 
 @dataclass(frozen=True)
@@ -235,9 +246,11 @@ def _replay_reservation(reservation_id, lines):
     return stored
 
 
-_GIVE_BACK = Prepared(lambda quantity, product_id: Product
+# Gives units back if the stock stays within MAX_STOCK (`room` is MAX_STOCK - quantity: no sum in SQL, which would
+# overflow PostgreSQL's 32-bit integer before the comparison could refuse it).
+_GIVE_BACK = Prepared(lambda quantity, product_id, room: Product
                       .update(stock_quantity=Product.stock_quantity + quantity)
-                      .where(Product.id == product_id)
+                      .where((Product.id == product_id) & (Product.stock_quantity <= room))
                       .returning(Product.stock_quantity))
 
 
@@ -246,6 +259,11 @@ def release_stock(reservation_id):
 
     An unknown id is recorded as released, so that a reservation arriving after its release (a
     retried or delayed call) takes nothing.
+
+    A release that would take a product's stock past MAX_STOCK (an admin set it within the reservation's units of
+    the limit meanwhile) gives nothing back: FailedPrecondition, logged, and the units stay reserved, on the books,
+    so that the same release goes through once someone lowers the stock. Giving back part would lose units from
+    the books; giving all would store a stock no read can carry.
     """
     for _attempt in range(2):  # a concurrent first reservation of the id can win the insert once
         try:
@@ -274,10 +292,22 @@ def _give_back(reservation_id):
              .where(StockReservation.reservation_id == reservation_id)
              .order_by(StockReservationLine.product_id))
     for line in lines:
-        # A deleted product's stock has nowhere to go back to.
-        given_back = _GIVE_BACK.returned(line.quantity, line.product_id)
+        given_back = _GIVE_BACK.returned(line.quantity, line.product_id, MAX_STOCK - line.quantity)
         if given_back:
             _record_movement(line.product_id, line.quantity, given_back[0][0], StockMovement.RELEASED,
                              reservation_id)
             units += line.quantity
+        elif (stock := _locked_stock(line.product_id)) is not None:  # else deleted: nowhere to go back to
+            raise _no_room(reservation_id, line, stock)
     return units
+
+
+def _no_room(reservation_id, line, stock):
+    """The refusal of a release whose units would take a product's stock past MAX_STOCK, logged: someone has to
+    lower that stock before the release can go through."""
+    fields = {'reservation_id': reservation_id, 'product_id': line.product_id, 'stock': stock,
+              'units': line.quantity, 'max_stock': MAX_STOCK}
+    log.warning('release refused: the stock would pass the limit', extra={'fields': fields})
+    return FailedPrecondition(f'giving back {line.quantity} units of product {line.product_id} would take its '
+                              f'stock of {stock} past the limit of {MAX_STOCK}; lower the stock, then release again',
+                              reason=STOCK_LIMIT_EXCEEDED, **fields)

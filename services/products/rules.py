@@ -13,7 +13,8 @@ REQUIRED_FIELDS = ('name', 'price', 'category')
 DEFAULTS = {'description': '', 'stock_quantity': 0}
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 5000
-# Far above any shelf, and far below 2**31 (the column is 32-bit), leaving room for stock given back.
+# The most units a product's stock may hold: far above any shelf, and within the API's int32 stock_quantity and
+# the 32-bit column. Every write keeps it, a release included (services.products.catalog).
 MAX_STOCK = 1_000_000_000
 MAX_RESERVATION_LINES = 100
 MAX_RESERVATION_ID_LENGTH = 100

@@ -1,4 +1,6 @@
 """ProductService over gRPC: protobuf in and out; the rules and storage do the work."""
+import logging
+
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 from google.protobuf import empty_pb2
 
@@ -9,6 +11,7 @@ from services.products import catalog, rules
 
 Category = products_pb2.Product.Category
 LISTING = 'products'
+log = logging.getLogger('services.products')
 
 
 def category_name(value):
@@ -27,19 +30,34 @@ def present_fields(product):
     return values
 
 
+def carried_stock(stored, product_id):
+    """A stored stock as the API carries it: 0 to MAX_STOCK. A row outside (written by an older release, whose
+    releases did not keep the limit, or by hand) reads as the nearest bound, with a warning naming the figure stored,
+    rather than failing every read of its product; the row keeps that figure until an admin sets the stock."""
+    carried = min(max(stored, 0), rules.MAX_STOCK)
+    if carried != stored:
+        log.warning('stock outside the range the API carries', extra={'fields': {
+            'product_id': product_id, 'stored': stored, 'reported': carried}})
+    return carried
+
+
 def product_message(product):
     message = products_pb2.Product(
         id=product.id, name=product.name, description=product.description, price=format_money(product.price),
-        stock_quantity=product.stock_quantity, category=Category.Value(product.category.upper()))
+        stock_quantity=carried_stock(product.stock_quantity, product.id),
+        category=Category.Value(product.category.upper()))
     message.created_at.FromDatetime(product.created_at)
     message.updated_at.FromDatetime(product.updated_at)
     return message
 
 
 def movement_message(movement):
+    # A movement of a row outside the API's range shows its ends as they are read (carried_stock), and the
+    # difference between them as its delta.
+    before = carried_stock(movement.stock_after - movement.delta, movement.product_id)
+    after = carried_stock(movement.stock_after, movement.product_id)
     message = products_pb2.StockMovement(
-        id=movement.id, product_id=movement.product_id, delta=movement.delta,
-        stock_before=movement.stock_after - movement.delta, stock_after=movement.stock_after,
+        id=movement.id, product_id=movement.product_id, delta=after - before, stock_before=before, stock_after=after,
         reason=products_pb2.StockMovement.Reason.Value(movement.reason.upper()),
         reservation_id=movement.reservation_id or '', request_id=movement.request_id, actor=movement.actor or '')
     message.time.FromDatetime(movement.created_at)
