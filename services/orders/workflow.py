@@ -134,11 +134,15 @@ class OrderDesk:
         return True
 
     async def _try_release(self, order):
+        """Give the order's reservation back; False, leaving it to recovery's next pass, when Products cannot be
+        reached, or refuses for now (STOCK_LIMIT_EXCEEDED: the units would take a product past the most it can
+        hold, until an admin lowers it). The order's own change stands either way."""
         try:
             await self._stock.release(order.reservation_id)
             return True
-        except Unavailable:
-            log.warning('stock release deferred to recovery', extra={'fields': {'order_id': order.id}})
+        except (Unavailable, FailedPrecondition) as error:
+            log.warning('stock release deferred to recovery',
+                        extra={'fields': {'order_id': order.id, 'reason': error.reason}})
             return False
 
     def get(self, order_id, owner=None):

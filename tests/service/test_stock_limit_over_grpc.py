@@ -3,13 +3,17 @@ row stored past it (by an older release, or by hand) is still read, at the limit
 import logging
 
 import grpc
+from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, stock_pb2
 
+from services.orders.service import create_server as create_orders_server
 from services.products.rules import MAX_STOCK
+from storage import orders as orders_storage
 from storage import products as products_storage
 from storage.products import Product
 from tests.conftest import TEST_DATABASE, new_product
 from tests.hostile import assert_clear_refusal
+from tests.servers import event_loop, serving
 
 # What the issue's releases left in the row on SQLite; PostgreSQL's 32-bit column holds at most 2**31 - 1.
 PAST_THE_LIMIT = 4_000_000_000 if TEST_DATABASE == 'sqlite' else 2**31 - 1
@@ -88,3 +92,27 @@ def test_a_row_stored_past_the_limit_is_read_at_the_limit_with_a_warning(product
     assert [(movement.stock_before, movement.delta, movement.stock_after) for movement in history] == [
         (MAX_STOCK, 7 - MAX_STOCK, 7), (MAX_STOCK, 0, MAX_STOCK)]
 
+
+
+
+
+def test_a_release_products_refuses_leaves_the_cancellation_standing_for_recovery_to_finish(
+        products_stub, products_address, database_url):
+    """A release that would take a product past the limit is refused by Products, and the units stay reserved: the
+    order is still cancelled (the caller gets it, not an error), a recovery pass meanwhile settles nothing and fails
+    nothing, and once an admin lowers the stock, the next pass gives the units back."""
+    build = create_orders_server('127.0.0.1:0', database_url('orders'), products_address)
+    with event_loop() as loop, serving(build, loop) as (_server, port, _health, background), \
+            grpc.insecure_channel(f'127.0.0.1:{port}') as channel:
+        orders = orders_pb2_grpc.OrderServiceStub(channel)
+        product = new_product(products_stub, stock=5).id
+        order = orders.CreateOrder(orders_pb2.CreateOrderRequest(
+            customer_name='Ada', customer_email='ada@example.com', shipping_address='1 Analytical Way',
+            items=[orders_pb2.OrderItemRequest(product_id=product, quantity=2)]))
+        products_stub.UpdateProduct(set_stock(MAX_STOCK, product))
+        assert orders.CancelOrder(orders_pb2.CancelOrderRequest(id=order.id)).status == orders_pb2.Order.CANCELLED
+        assert loop.run(background.recovery.run_once()) == 0
+        products_stub.UpdateProduct(set_stock(10, product))
+        assert loop.run(background.recovery.run_once()) == 1
+        assert products_stub.GetProduct(products_pb2.GetProductRequest(id=product)).stock_quantity == 12
+    orders_storage.database.close_all()
