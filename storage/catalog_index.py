@@ -5,7 +5,8 @@ index maintenance run inside the writing transaction, whoever writes: the servic
 SQLite: an FTS5 table with the trigram tokenizer over products.search_name (external content, so the
 names are not stored twice). PostgreSQL: a pg_trgm GIN index on the same column, which the planner
 uses for LIKE '%...%'. Either answers a substring of 3 characters or more from the index; a shorter
-one is a scan of the names, as before.
+one is a scan of the names, as before. The index, its triggers and the counter are made by the Products
+migrations (storage/migrations/products/).
 """
 import peewee
 
@@ -14,55 +15,10 @@ MIN_INDEXED_LENGTH = 3
 # Aliased to its own name, so that query plans name it.
 _INDEX = peewee.Table('product_search').alias('product_search')
 
-_SQLITE_SCHEMA = [
-    "CREATE VIRTUAL TABLE IF NOT EXISTS product_search USING fts5("
-    "search_name, content='products', content_rowid='id', tokenize='trigram')",
-    "CREATE TRIGGER IF NOT EXISTS product_search_insert AFTER INSERT ON products BEGIN "
-    "INSERT INTO product_search(rowid, search_name) VALUES (new.id, new.search_name); END",
-    "CREATE TRIGGER IF NOT EXISTS product_search_delete AFTER DELETE ON products BEGIN "
-    "INSERT INTO product_search(product_search, rowid, search_name) VALUES ('delete', old.id, old.search_name); END",
-    "CREATE TRIGGER IF NOT EXISTS product_search_update AFTER UPDATE OF search_name ON products BEGIN "
-    "INSERT INTO product_search(product_search, rowid, search_name) VALUES ('delete', old.id, old.search_name); "
-    "INSERT INTO product_search(rowid, search_name) VALUES (new.id, new.search_name); END",
-    "CREATE TABLE IF NOT EXISTS product_count (id INTEGER PRIMARY KEY CHECK (id = 1), total INTEGER NOT NULL)",
-    "CREATE TRIGGER IF NOT EXISTS product_count_insert AFTER INSERT ON products BEGIN "
-    "UPDATE product_count SET total = total + 1; END",
-    "CREATE TRIGGER IF NOT EXISTS product_count_delete AFTER DELETE ON products BEGIN "
-    "UPDATE product_count SET total = total - 1; END",
-    "INSERT OR IGNORE INTO product_count (id, total) SELECT 1, count(*) FROM products",
-]
-
-# Statement-level triggers see every row of a bulk insert at once: one counter update per statement.
-_POSTGRES_SCHEMA = [
-    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX IF NOT EXISTS products_search_name_trgm ON products USING gin (search_name gin_trgm_ops)",
-    "CREATE TABLE IF NOT EXISTS product_count (id INTEGER PRIMARY KEY CHECK (id = 1), total BIGINT NOT NULL)",
-    "CREATE OR REPLACE FUNCTION product_count_added() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-    "UPDATE product_count SET total = total + (SELECT count(*) FROM added); RETURN NULL; END $$",
-    "CREATE OR REPLACE FUNCTION product_count_removed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-    "UPDATE product_count SET total = total - (SELECT count(*) FROM removed); RETURN NULL; END $$",
-    "CREATE OR REPLACE TRIGGER product_count_insert AFTER INSERT ON products REFERENCING NEW TABLE AS added "
-    "FOR EACH STATEMENT EXECUTE FUNCTION product_count_added()",
-    "CREATE OR REPLACE TRIGGER product_count_delete AFTER DELETE ON products REFERENCING OLD TABLE AS removed "
-    "FOR EACH STATEMENT EXECUTE FUNCTION product_count_removed()",
-    "INSERT INTO product_count (id, total) SELECT 1, count(*) FROM products ON CONFLICT (id) DO NOTHING",
-]
-
 
 def is_sqlite(database):
     """True on SQLite, whether given the database or a DatabaseProxy bound to it."""
     return isinstance(getattr(database, 'obj', database), peewee.SqliteDatabase)
-
-
-def install(database):
-    """Create the index and the counter if missing, filling them from the rows already there."""
-    sqlite = is_sqlite(database)
-    with database.atomic():
-        index_existed = not sqlite or database.table_exists('product_search')
-        for statement in _SQLITE_SCHEMA if sqlite else _POSTGRES_SCHEMA:
-            database.execute_sql(statement)
-        if not index_existed:  # products written before the index existed
-            database.execute_sql("INSERT INTO product_search(product_search) VALUES ('rebuild')")
 
 
 def search(product, text, conditions):

@@ -10,8 +10,9 @@ from urllib.parse import urlparse
 
 import peewee
 from playhouse.db_url import parse as parse_url
-from playhouse.migrate import SchemaMigrator, migrate
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+from storage import schema
 
 # Every write transaction on SQLite starts as BEGIN IMMEDIATE: a deferred transaction that reads
 # and then writes can fail at once with SQLITE_BUSY in WAL mode instead of waiting its turn.
@@ -24,8 +25,6 @@ SQLITE_PRAGMAS = {
     'foreign_keys': 1,
 }
 POOL_SIZE = 32
-# Any fixed number: the PostgreSQL advisory lock that one process at a time holds while it sets up the schema.
-SCHEMA_LOCK = 7_114_046
 
 
 # ?synchronous= in a SQLite URL: 'normal' survives a crash of the process, 'full' (an fsync per commit, ~10x
@@ -133,74 +132,34 @@ class QueuedSqliteDatabase(PooledSqliteDatabase):
 
 
 def bind(proxy, url, models):
-    """Open the database named by `url` behind `proxy`, add any missing columns and create any missing tables.
+    """Open the database named by `url` behind `proxy` and bring its schema to the last migration of the service
+    whose `models` these are (their `migrations` folder; storage.schema.upgrade).
 
-    Raises ConnectionError (naming the URL without its password) when the database cannot be reached.
+    Raises ConnectionError (naming the URL without its password) when the database cannot be reached, and
+    storage.schema.SchemaTooNew when a later release has migrated it.
     """
     database = open_database(url)
     proxy.initialize(database)
+    folders = {model.migrations for model in models}
+    if len(folders) != 1:
+        raise ValueError(f'models of one service have one migrations folder, not {sorted(map(str, folders))}')
     try:
-        with database.connection_context(), database.atomic():
-            if isinstance(database, peewee.PostgresqlDatabase):
-                # Workers and replicas starting together would otherwise race on CREATE and deadlock; on SQLite,
-                # BEGIN IMMEDIATE already makes them take turns.
-                database.execute_sql('SELECT pg_advisory_xact_lock(%s)', (SCHEMA_LOCK,))
-            add_missing_columns(database, models)
-            database.create_tables(models, safe=True)
+        database.connect()
     except peewee.OperationalError as error:
         parsed = urlparse(url)
         shown = parsed._replace(netloc=parsed.netloc.rpartition('@')[2]).geturl()
         raise ConnectionError(f'cannot open database {shown}: {str(error).strip()}') from error
+    try:
+        schema.upgrade(database, folders.pop())
+    finally:
+        database.close()
     return database
 
 
 def prepare_schema(storage_module, url):
-    """Create or update the tables of `storage_module` (its `database` proxy and `MODELS`) at `url`, then close
-    every connection: what a parent process does before it forks workers, which must not share connections."""
+    """Migrate the database of `storage_module` (its `database` proxy and `MODELS`) at `url`, then close every
+    connection: what a parent process does before it forks workers, which must not share connections."""
     bind(storage_module.database, url, storage_module.MODELS).close_all()
-
-
-# Rows read at a time when a column added to a table is filled (backfill).
-BACKFILL_ROWS = 1000
-
-
-def add_missing_columns(database, models):
-    """Bring tables made by an earlier version up to date: a field added to a model since becomes a new
-    column (with its index). The one kind of schema change this allows is why every field added to an
-    existing model must be nullable, have a default, or be named in the model's `backfills`."""
-    migrator = SchemaMigrator.from_database(database)
-    for model in models:
-        table = model._meta.table_name
-        if not database.table_exists(table):
-            continue
-        present = {column.name for column in database.get_columns(table)}
-        missing = [field for field in model._meta.sorted_fields if field.column_name not in present]
-        backfills = getattr(model, 'backfills', {})
-        for field in missing:
-            if field.name not in backfills:
-                migrate(migrator.add_column(table, field.column_name, field))
-                continue
-            # Added nullable, filled, then made NOT NULL: what peewee does for a field with a default.
-            field.null = True
-            try:
-                migrate(migrator.add_column(table, field.column_name, field))
-            finally:
-                field.null = False
-            backfill(model, field, *backfills[field.name])
-            migrate(migrator.add_not_null(table, field.column_name))
-
-
-def backfill(model, field, source_name, compute):
-    """Fill `field`, a column just added to a table with rows, with compute(the row's `source_name` field), as the
-    model's writers compute it; a thousand rows at a time, in key order."""
-    source, key = model._meta.fields[source_name], model._meta.primary_key
-    after = None
-    while True:
-        rows, after = keyset_page(model.select(key, source), key, BACKFILL_ROWS, after)
-        for row in rows:
-            model.update({field: compute(getattr(row, source_name))}).where(key == getattr(row, key.name)).execute()
-        if after is None:
-            return
 
 
 def lock_sequence(database, key):

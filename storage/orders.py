@@ -1,7 +1,10 @@
 """Tables owned by the Orders service: orders, their items, and the history of their changes."""
+from typing import ClassVar
+
 import peewee
 
 from storage.database import BaseModel, utcnow
+from storage.schema import migrations_folder
 
 database = peewee.DatabaseProxy()
 
@@ -11,6 +14,8 @@ AMOUNT_DIGITS = 15
 
 
 class OrdersModel(BaseModel):
+    migrations: ClassVar = migrations_folder('orders')
+
     class Meta:
         database = database
 

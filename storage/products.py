@@ -3,8 +3,8 @@ from typing import ClassVar
 
 import peewee
 
-from storage import catalog_index
 from storage.database import BaseModel, utcnow
+from storage.schema import migrations_folder
 
 database = peewee.DatabaseProxy()
 
@@ -14,6 +14,9 @@ PRICE_DIGITS = 10
 
 
 class ProductsModel(BaseModel):
+    # Where the tables below, the search index and the product counter (storage.catalog_index) are made.
+    migrations: ClassVar = migrations_folder('products')
+
     class Meta:
         database = database
 
@@ -33,16 +36,6 @@ class Product(ProductsModel):
 
     class Meta:
         table_name = 'products'
-
-    # The rows of a table made before search_name existed get it when the table is brought up to date
-    # (storage.database.add_missing_columns).
-    backfills: ClassVar[dict] = {'search_name': ('name', str.casefold)}
-
-    @classmethod
-    def create_table(cls, safe=True, **options):
-        """The table comes with its name index and product counter (storage.catalog_index)."""
-        super().create_table(safe=safe, **options)
-        catalog_index.install(cls._meta.database)
 
 
 class StockReservation(ProductsModel):

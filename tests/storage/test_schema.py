@@ -1,4 +1,5 @@
-"""Tables made by an earlier version gain the columns added since, keeping their rows."""
+"""Databases made by a release before migrations are adopted (storage.schema): tables made by an earlier version
+gain the columns added since, keeping their rows."""
 import peewee
 import pytest
 

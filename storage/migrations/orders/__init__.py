@@ -1,0 +1,1 @@
+"""The Orders database's migrations: NNNN_name.py scripts applied in order (storage.schema)."""
