@@ -57,7 +57,7 @@ local function header_problem(name, value, native_grpc)
 end
 
 local function unescaped(text)
-  return (text:gsub("+", " "):gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
+  return (text:gsub("%+", " "):gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
 end
 
 -- The first rule (most literal path first, as the transcoder matches) for this method and path.
