@@ -30,13 +30,14 @@ def free_port():
 
 
 class Process:
-    """A child process in its own session whose output goes to a log file; stop() ends it and its children."""
+    """A child process in its own session whose output goes to a log file; stop() ends it and its children.
+    It runs in `cwd`, this repository by default (another checkout runs that checkout's code)."""
 
-    def __init__(self, name, args, log_path, env=None, before_exec=None):
+    def __init__(self, name, args, log_path, env=None, before_exec=None, cwd=ROOT):
         self.name = name
         self.log_path = Path(log_path)
         self._log = open(log_path, 'wb')  # noqa: SIM115 (open while the process runs; closed by stop())
-        self.popen = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
+        self.popen = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd,
                                       env={**os.environ, **(env or {})}, start_new_session=True,
                                       preexec_fn=before_exec)
 
@@ -140,13 +141,16 @@ class Usage:
 
 # --- starting the system ----------------------------------------------------------------------------------
 
-def start_service(name, database_url, folder, extra_args=(), address='127.0.0.1:0', env=None, timeout=STARTUP_S):
+def start_service(name, database_url, folder, extra_args=(), address='127.0.0.1:0', env=None, timeout=STARTUP_S,
+                  cwd=ROOT):
     """python -m services.NAME on `address` (by default a free port, read back from its log), its metrics on a free
     port too (process.wait_for_port(message='metrics') reads it back); returns (process, address). Its temporary
-    files go to `folder`: a service killed with SIGKILL cannot remove its metrics directory itself."""
+    files go to `folder`: a service killed with SIGKILL cannot remove its metrics directory itself. `cwd` is the
+    checkout whose code runs: this one by default, an earlier release's worktree in the upgrade test."""
     process = Process(name, [sys.executable, '-m', f'services.{name}', '--address', address,
                              '--database-url', database_url, '--metrics-address', '127.0.0.1:0', *extra_args],
-                      Path(folder) / f'{name}-{uuid.uuid4().hex[:6]}.log', {'TMPDIR': str(folder), **(env or {})})
+                      Path(folder) / f'{name}-{uuid.uuid4().hex[:6]}.log', {'TMPDIR': str(folder), **(env or {})},
+                      cwd=cwd)
     try:
         return process, f'127.0.0.1:{process.wait_for_port(timeout)}'
     except Exception:
