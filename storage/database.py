@@ -12,8 +12,6 @@ import peewee
 from playhouse.db_url import parse as parse_url
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
-from storage import schema
-
 # Every write transaction on SQLite starts as BEGIN IMMEDIATE: a deferred transaction that reads
 # and then writes can fail at once with SQLITE_BUSY in WAL mode instead of waiting its turn.
 SQLITE_PRAGMAS = {
@@ -138,6 +136,8 @@ def bind(proxy, url, models):
     Raises ConnectionError (naming the URL without its password) when the database cannot be reached, and
     storage.schema.SchemaTooNew when a later release has migrated it.
     """
+    from storage import schema  # here, not at the top: storage.schema pages its backfills with this module
+
     database = open_database(url)
     proxy.initialize(database)
     folders = {model.migrations for model in models}

@@ -17,6 +17,8 @@ import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 from playhouse.migrations import Runner
 
+from storage.database import keyset_page
+
 log = logging.getLogger('storage')
 
 MIGRATIONS = Path(__file__).parent / 'migrations'
@@ -137,10 +139,8 @@ def backfill(model, field, source_name, compute):
     source, key = model._meta.fields[source_name], model._meta.primary_key
     after = None
     while True:
-        query = model.select(key, source).order_by(key).limit(BACKFILL_ROWS)
-        rows = list(query if after is None else query.where(key > after))
+        rows, after = keyset_page(model.select(key, source), key, BACKFILL_ROWS, after)
         for row in rows:
             model.update({field: compute(getattr(row, source_name))}).where(key == getattr(row, key.name)).execute()
-        if len(rows) < BACKFILL_ROWS:
+        if after is None:
             return
-        after = getattr(rows[-1], key.name)
