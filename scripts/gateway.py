@@ -109,10 +109,15 @@ def tracing(otlp_address):
     return 'tracing: ' + json.dumps(settings), '- ' + json.dumps(collector)
 
 
+def route_classes(values):
+    """envoy/route_classes.yaml with the template's `values` in: each class's route fields, by class name."""
+    return yaml.safe_load(string.Template(ROUTE_CLASSES.read_text()).substitute(values))
+
+
 def rpc_routes(api, values):
     """One route per public RPC, on its gRPC path: the fields of its class in envoy/route_classes.yaml, to its
     service's cluster."""
-    classes = yaml.safe_load(string.Template(ROUTE_CLASSES.read_text()).substitute(values))
+    classes = route_classes(values)
     routes = []
     for rpc in api.public():
         settings = classes[rpc.route_class]

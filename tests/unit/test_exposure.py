@@ -3,7 +3,6 @@ rendered configuration (class, cluster, rate limit, or none for an internal serv
 (unary or stream) and its row in the access table. A method added to a proto fails here until all of them agree;
 the last tests add such methods to a copy of the descriptor set and check that they are caught."""
 import re
-import string
 
 import pytest
 import yaml
@@ -12,7 +11,7 @@ from google.protobuf import descriptor_pb2
 
 from bench.processes import DESCRIPTOR
 from scripts import exposure
-from scripts.gateway import ROUTE_CLASSES, render_config
+from scripts.gateway import render_config, route_classes
 from services import auth
 from services.settings import IMPORT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS
 
@@ -44,15 +43,12 @@ def route_for(routes, path):
     return None
 
 
-def route_classes():
-    return yaml.safe_load(string.Template(ROUTE_CLASSES.read_text()).substitute(
-        request_timeout_seconds=REQUEST_TIMEOUT_SECONDS, import_timeout_seconds=IMPORT_TIMEOUT_SECONDS))
-
-
 def disagreements(descriptor_path):
     """What does not agree about each of our RPCs, one line each; [] when all is well."""
     api = exposure.read_api(descriptor_path)
-    routes, classes = rendered_routes(descriptor_path), route_classes()
+    routes = rendered_routes(descriptor_path)
+    classes = route_classes({'request_timeout_seconds': REQUEST_TIMEOUT_SECONDS,
+                             'import_timeout_seconds': IMPORT_TIMEOUT_SECONDS})
     problems = []
     for rpc in api.ours():
         problems += [f'{rpc.path}: {problem}' for problem in
