@@ -5,9 +5,11 @@ import pytest
 
 from bench import dataset
 from tests.bench.conftest import BASELINE_PRODUCTS
+from tests.conftest import DATABASE_INDEPENDENT
 from tests.e2e.clients import RestClient
 
-pytestmark = pytest.mark.baseline
+# The baseline has a SQLite database of its own, whatever the suite's: the SQLite pass only.
+pytestmark = [pytest.mark.baseline, DATABASE_INDEPENDENT]
 
 SEEDED = list(dataset.products(BASELINE_PRODUCTS))
 

@@ -20,6 +20,10 @@ from services.orders.servicer import OrderServicer
 from services.products import __main__ as products_main
 from services.products.servicer import ProductServicer
 from services.settings import split_address
+from tests.conftest import DATABASE_INDEPENDENT
+
+# Files checked against the code, no database at all: the SQLite pass only.
+pytestmark = DATABASE_INDEPENDENT
 
 MANIFESTS = pathlib.Path(__file__).resolve().parents[2] / 'deploy' / 'kubernetes'
 # The oldest Kubernetes the manifests are for (the preStop `sleep` action is on by default from 1.30), and the

@@ -10,7 +10,7 @@ from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 from ecommerce.products.v1 import stock_pb2, stock_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import start_service
+from tests.conftest import DATABASE_INDEPENDENT, start_service
 
 pytestmark = pytest.mark.e2e
 
@@ -35,6 +35,8 @@ def health_of():
         channel.close()
 
 
+# Health answers the same whatever the database: the SQLite pass only (the only tests here that start `system`).
+@DATABASE_INDEPENDENT
 @pytest.mark.parametrize('server, service', [('products', PRODUCTS), ('orders', ORDERS)])
 def test_health_is_serving_for_the_server_and_for_its_service(system, health_of, server, service):
     health = health_of(getattr(system, server))
@@ -43,6 +45,7 @@ def test_health_is_serving_for_the_server_and_for_its_service(system, health_of,
         assert response.status == SERVING, name
 
 
+@DATABASE_INDEPENDENT
 @pytest.mark.parametrize('server, unknown', [
     ('products', 'ecommerce.products.v1.NoSuchService'),
     ('products', ORDERS),  # each server answers for its own service only

@@ -13,10 +13,12 @@ from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
 from bench.processes import running_system
 from services.settings import IMPORT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS
+from tests.conftest import DATABASE_INDEPENDENT
 from tests.e2e.clients import RestClient
 from tests.e2e.test_rest import order_body
 
-pytestmark = pytest.mark.e2e
+# Envoy's limits and route timeouts are the same whatever the services' database: the SQLite pass only.
+pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
 
 WRITES_PER_SECOND, WRITE_BURST = 2, 4
 REFUSED = {'code': 8, 'details': [],

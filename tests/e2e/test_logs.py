@@ -7,9 +7,11 @@ import uuid
 
 import pytest
 
+from tests.conftest import DATABASE_INDEPENDENT
 from tests.e2e.clients import RestClient
 
-pytestmark = pytest.mark.e2e
+# What the services and Envoy log is the same whatever the services' database: the SQLite pass only.
+pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
 
 
 def json_lines(process):

@@ -11,10 +11,12 @@ from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
 from bench.processes import process_tree, running_system, start_service
+from tests.conftest import DATABASE_INDEPENDENT
 from tests.e2e.clients import RestClient
 from tests.metric_samples import Scrape
 
-pytestmark = pytest.mark.e2e
+# The metrics' exposition and counting are the same whatever the services' database: the SQLite pass only.
+pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
 
 PRODUCTS = 'ecommerce.products.v1.ProductService'
 STOCK = 'ecommerce.products.v1.StockService'

@@ -7,8 +7,10 @@ import sys
 import pytest
 
 from bench.processes import ROOT
+from tests.conftest import DATABASE_INDEPENDENT
 
-pytestmark = pytest.mark.e2e
+# Start-up errors, on SQLite files and made-up URLs of their own, not the database under test: the SQLite pass only.
+pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
 
 
 def start(module, *args):

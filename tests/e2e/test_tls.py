@@ -12,10 +12,12 @@ from bench.processes import running_system
 from scripts.gateway import GatewayTls
 from services import server
 from tests.certificates import CertificateAuthority
+from tests.conftest import DATABASE_INDEPENDENT
 from tests.e2e.clients import RestClient
 from tests.e2e.test_rest import create_product, place_order, stock
 
-pytestmark = pytest.mark.e2e
+# TLS between clients, Envoy and the services is the same whatever their database: the SQLite pass only.
+pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
 
 
 @pytest.fixture(scope='module')

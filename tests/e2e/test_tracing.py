@@ -13,10 +13,12 @@ import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from bench.processes import running_system
+from tests.conftest import DATABASE_INDEPENDENT
 from tests.e2e.clients import RestClient
 from tests.e2e.test_logs import lines_with
 
-pytestmark = pytest.mark.e2e
+# Trace propagation is the same whatever the services' database: the SQLite pass only.
+pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
 
 CREATE_ORDER = '/ecommerce.orders.v1.OrderService/CreateOrder'
 RESERVE_STOCK = '/ecommerce.products.v1.StockService/ReserveStocks'

@@ -12,7 +12,11 @@ from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 from services import server
 from services.settings import MAX_CONCURRENT_CALLS, MAX_STREAMS_PER_CONNECTION
 from storage.database import open_database
+from tests.conftest import DATABASE_INDEPENDENT
 from tests.servers import serving
+
+# Limits of a server whose calls never reach its database (a SQLite file of its own): the SQLite pass only.
+pytestmark = DATABASE_INDEPENDENT
 
 
 class WaitingProducts(products_pb2_grpc.ProductServiceServicer):

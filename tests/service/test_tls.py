@@ -10,8 +10,11 @@ from services import server
 from services.products.service import create_server as create_products_server
 from storage import products as products_storage
 from tests.certificates import CertificateAuthority
-from tests.conftest import new_product
+from tests.conftest import DATABASE_INDEPENDENT, new_product
 from tests.servers import serving
+
+# TLS on the server's port is the same whatever its database: the SQLite pass only.
+pytestmark = DATABASE_INDEPENDENT
 
 
 @pytest.fixture(scope='module')

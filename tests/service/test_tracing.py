@@ -18,9 +18,12 @@ from services.orders.service import create_server as create_orders_server
 from services.products.service import create_server as create_products_server
 from storage import orders as orders_storage
 from storage import products as products_storage
-from tests.conftest import new_product
+from tests.conftest import DATABASE_INDEPENDENT, new_product
 from tests.servers import serving
 from tests.service.test_orders_service import order_request, rpc_error
+
+# Trace propagation is the same whatever the services' database: the SQLite pass only.
+pytestmark = DATABASE_INDEPENDENT
 
 CREATE_ORDER = '/ecommerce.orders.v1.OrderService/CreateOrder'
 RESERVE_STOCK = '/ecommerce.products.v1.StockService/ReserveStocks'

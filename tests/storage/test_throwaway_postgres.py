@@ -16,9 +16,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from scripts.throwaway_postgres import find_bin_dir, running_postgres
+from tests.conftest import DATABASE_INDEPENDENT
 
-pytestmark = pytest.mark.skipif(find_bin_dir() is None,
-                                reason='PostgreSQL is not installed (initdb, postgres, pg_isready): no server to start')
+# The script starts servers of its own, whatever the suite's database is: the SQLite pass only.
+pytestmark = [
+    DATABASE_INDEPENDENT,
+    pytest.mark.skipif(find_bin_dir() is None,
+                       reason='PostgreSQL is not installed (initdb, postgres, pg_isready): no server to start'),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTS_WITHIN = 60  # seconds for initdb and the server's start, on a busy machine
