@@ -142,12 +142,13 @@ class Usage:
 # --- starting the system ----------------------------------------------------------------------------------
 
 def start_service(name, database_url, folder, extra_args=(), address='127.0.0.1:0', env=None, timeout=STARTUP_S,
-                  cwd=ROOT):
+                  cwd=ROOT, run_in=()):
     """python -m services.NAME on `address` (by default a free port, read back from its log), its metrics on a free
     port too (process.wait_for_port(message='metrics') reads it back); returns (process, address). Its temporary
     files go to `folder`: a service killed with SIGKILL cannot remove its metrics directory itself. `cwd` is the
-    checkout whose code runs: this one by default, an earlier release's worktree in the upgrade test."""
-    process = Process(name, [sys.executable, '-m', f'services.{name}', '--address', address,
+    checkout whose code runs: this one by default, an earlier release's worktree in the upgrade test; `run_in` a
+    command prefix it runs under (another network namespace: tests.network)."""
+    process = Process(name, [*run_in, sys.executable, '-m', f'services.{name}', '--address', address,
                              '--database-url', database_url, '--metrics-address', '127.0.0.1:0', *extra_args],
                       Path(folder) / f'{name}-{uuid.uuid4().hex[:6]}.log', {'TMPDIR': str(folder), **(env or {})},
                       cwd=cwd)

@@ -86,9 +86,12 @@ stop_signals = StopSignals()  # signals are the process's: one for all
 
 
 @contextlib.contextmanager
-def running_postgres(timeout=30):
-    """Start PostgreSQL on a free loopback port; yield its URL (user postgres, no password). However the block ends,
-    the server is stopped and its folder removed: with stop_signals installed, on a stop signal too."""
+def running_postgres(timeout=30, listen='127.0.0.1', host=None, run_in=()):
+    """Start PostgreSQL on a free port of `listen` (its listen_addresses; loopback by default); yield its URL at
+    `host` (by default `listen`), user postgres, no password. `run_in` is a command prefix the server runs under
+    (another network namespace: tests.network). However the block ends, the server is stopped and its folder
+    removed: with stop_signals installed, on a stop signal too."""
+    host = host or listen
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise FileNotFoundError('PostgreSQL is not installed (Debian: apt-get install postgresql)')
@@ -108,20 +111,27 @@ def running_postgres(timeout=30):
         with stop_signals.held():
             subprocess.run([f'{bin_dir}/initdb', '-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync'],
                            check=True, capture_output=True, start_new_session=True, **as_user)
+        if listen != '127.0.0.1':  # initdb trusts loopback only: trust the networks the server is on too
+            with open(os.path.join(data, 'pg_hba.conf'), 'a') as rules:
+                rules.write('host all all samenet trust\n')
+        command = [f'{bin_dir}/postgres', '-D', data, '-p', str(port), '-k', folder,
+                   '-c', f'listen_addresses={listen}', '-c', 'fsync=off', '-c', 'max_connections=200']
+        if run_in and as_user:  # the prefix needs root: the server gives it up after it, not before
+            command = ['setpriv', f'--reuid={as_user["user"]}', f'--regid={as_user["group"]}', '--clear-groups',
+                       '--', *command]
         with stop_signals.held():
             server = subprocess.Popen(
-                [f'{bin_dir}/postgres', '-D', data, '-p', str(port), '-k', folder,
-                 '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=200'],
+                [*run_in, *command],
                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(folder, 'server.log'), 'wb'),  # noqa: SIM115 (the server's own)
                 start_new_session=True,  # a Ctrl-C meant for the command does not reach it
-                **as_user)
+                **({} if run_in else as_user))
         deadline = time.monotonic() + timeout
-        while subprocess.run([f'{bin_dir}/pg_isready', '-h', '127.0.0.1', '-p', str(port)],
+        while subprocess.run([f'{bin_dir}/pg_isready', '-h', host, '-p', str(port)],
                              capture_output=True).returncode != 0:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f'PostgreSQL did not start: see {folder}/server.log')
             time.sleep(0.1)
-        yield f'postgresql://postgres@127.0.0.1:{port}/postgres'
+        yield f'postgresql://postgres@{host}:{port}/postgres'
     finally:
         with stop_signals.held():
             if server is not None:

@@ -9,6 +9,7 @@ import logging
 import signal
 import ssl
 import sys
+import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from services.settings import (
     MAX_STREAMS_PER_CONNECTION,
     SERVICE_METADATA_BYTES,
 )
+from storage.database import connection_lost
 
 log = logging.getLogger('services')
 
@@ -112,6 +114,9 @@ INTERNAL_STATUS = rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL,
 DATABASE_OUTAGES = (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExceeded)
 DATABASE_UNAVAILABLE = status_for(errors.Unavailable('the database is unavailable or busy; try again',
                                                      reason='DATABASE_UNAVAILABLE'))
+# Once a connection to the database failed or broke, calls are refused at once while a thread tries a new
+# connection this often, rather than each call waiting out a connection timeout of its own on the event loop.
+DATABASE_PROBE_INTERVAL_S = 0.5
 
 
 class UnreadableRequest:
@@ -147,6 +152,8 @@ class DatabaseSteps:
     def __init__(self, database, threads=DATABASE_THREADS):
         self.database = database
         self._pool = futures.ThreadPoolExecutor(threads, thread_name_prefix='database') if threads > 0 else None
+        self._unreachable = threading.Event()  # from a lost connection until a probe connects again
+        self._losing = threading.Lock()
 
     async def run(self, step, *args, **kwargs):
         if self._pool is None:
@@ -161,9 +168,40 @@ class DatabaseSteps:
         return await asyncio.to_thread(self._connected, step, args, kwargs)
 
     def _connected(self, step, args, kwargs):
-        # One connection per step, never held across an await: calls interleave on the loop between steps.
-        with self.database.connection_context():
-            return step(*args, **kwargs)
+        if self._unreachable.is_set():
+            raise errors.Unavailable('the database cannot be reached; try again', reason='DATABASE_UNAVAILABLE')
+        try:
+            # One connection per step, never held across an await: calls interleave on the loop between steps.
+            with self.database.connection_context():
+                return step(*args, **kwargs)
+        except DATABASE_OUTAGES as error:
+            if connection_lost(error):
+                self._lost(error)
+            raise
+
+    def _lost(self, error):
+        """Refuse every step from now on, until a probe in a thread of its own gets a new connection through."""
+        with self._losing:
+            if self._unreachable.is_set():
+                return
+            self._unreachable.set()
+        log.warning('database unreachable: calls are refused until a new connection gets through',
+                    extra={'fields': {'error': str(error).strip()}})
+        threading.Thread(target=self._probe, name='database-probe', daemon=True).start()
+
+    def _probe(self):
+        lost_at = time.monotonic()
+        self.database.close_idle()  # they went through the same network: as likely broken
+        while True:
+            time.sleep(DATABASE_PROBE_INTERVAL_S)
+            try:
+                with self.database.connection_context():
+                    self.database.execute_sql('SELECT 1')
+            except DATABASE_OUTAGES:
+                continue
+            self._unreachable.clear()
+            log.warning('database reachable again', extra={'fields': {'after_s': round(time.monotonic() - lost_at, 1)}})
+            return
 
 
 class RequestInterceptor(grpc.aio.ServerInterceptor):

@@ -37,6 +37,33 @@ def _synchronous(params):
     return value
 
 
+# How each PostgreSQL connection finds out that the server, or the network to it, is gone. Left to TCP, a statement
+# sent into a silent network waits about 15 minutes, and with it every call of the service (docs/reliability.md).
+# libpq's parameters: give up connecting after 2 s; close a connection whose sent data goes unacknowledged for 3 s;
+# probe an idle one (waiting for an answer included) after 2 s, every 1 s. The same parameter in the URL wins.
+POSTGRES_CONNECTION = {'connect_timeout': 2, 'tcp_user_timeout': 3000, 'keepalives': 1, 'keepalives_idle': 2,
+                       'keepalives_interval': 1, 'keepalives_count': 3}
+# The server's side of each session (PostgreSQL 12 or later): it finds a vanished client the same way and rolls its
+# transaction back, releasing its row locks, which would otherwise hold stock rows for hours; no transaction of ours
+# waits between statements, so one idle in a transaction for 10 s has lost its client. Sent as `options` before any
+# `options` of the URL, whose own -c settings then win.
+POSTGRES_SESSION = {'tcp_keepalives_idle': 2, 'tcp_keepalives_interval': 1, 'tcp_keepalives_count': 3,
+                    'tcp_user_timeout': 3000, 'idle_in_transaction_session_timeout': '10s'}
+
+
+def _postgres_parameters(params):
+    options = ' '.join(f'-c {name}={value}' for name, value in POSTGRES_SESSION.items())
+    return {**POSTGRES_CONNECTION, **params, 'options': f'{options} {params.get("options", "")}'.strip()}
+
+
+def connection_lost(error):
+    """Whether a database error (peewee's, wrapping the driver's) says that the connection to PostgreSQL failed or
+    broke, which psycopg2 reports without a SQLSTATE, rather than that the server refused a statement, or that
+    SQLite stayed busy."""
+    driver_error = getattr(error, 'orig', None)
+    return type(driver_error).__module__.startswith('psycopg2') and getattr(driver_error, 'pgcode', '') is None
+
+
 def open_database(url):
     """Return an unconnected, pooled database for a sqlite:/// or postgresql:// URL."""
     scheme = urlparse(url).scheme
@@ -51,7 +78,7 @@ def open_database(url):
             path, pragmas={**SQLITE_PRAGMAS, 'synchronous': _synchronous(params)}, lock_type='IMMEDIATE',
             max_connections=POOL_SIZE, stale_timeout=300, check_same_thread=False, **params)
     if scheme in ('postgres', 'postgresql'):
-        return PooledPostgresqlDatabase(max_connections=POOL_SIZE, stale_timeout=300, **params)
+        return PooledPostgresqlDatabase(max_connections=POOL_SIZE, stale_timeout=300, **_postgres_parameters(params))
     raise ValueError(f'unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://')
 
 

@@ -8,6 +8,7 @@ import grpc
 from ecommerce.orders.v1 import orders_pb2_grpc
 
 from services import server, tracing
+from services.errors import Unavailable
 from services.orders.feed import OrderFeed
 from services.orders.servicer import OrderServicer
 from services.orders.stock_client import StockClient
@@ -49,6 +50,8 @@ class RecoveryLoop:
         while True:
             try:
                 await self.run_once()
+            except (Unavailable, *server.DATABASE_OUTAGES) as error:  # the database is out of reach for now
+                log.warning('recovery pass deferred', extra={'fields': {'error': str(error).strip()}})
             except Exception:  # keep recovering on the next round whatever went wrong
                 log.exception('recovery pass failed')
             with contextlib.suppress(TimeoutError):

@@ -1,12 +1,18 @@
 """DatabaseSteps: where a database step runs (on the event loop, or in a pool when given threads), each with a
-connection of its own that is handed back afterwards, and its exception raised to the caller."""
+connection of its own that is handed back afterwards, and its exception raised to the caller; once a connection
+to the database is lost, steps refused at once until one gets through again."""
 import asyncio
+import contextlib
+import sqlite3
 import threading
 import time
 
+import peewee
+import psycopg2
 import pytest
 
-from services.server import DatabaseSteps
+from services.errors import Unavailable
+from services.server import DATABASE_PROBE_INTERVAL_S, DatabaseSteps
 from storage.database import open_database
 
 
@@ -100,3 +106,64 @@ def test_a_failing_step_raises_to_its_caller_and_hands_its_connection_back(datab
         asyncio.run(steps.run(failing_step))
     assert connections_in_use(database) == 0
     assert asyncio.run(steps.run(query_step, database))[1] == 1
+
+
+class FlakyDatabase:
+    """Stands for a pooled PostgreSQL database whose server can be out of reach: connecting then fails as psycopg2
+    fails when the network is silent (peewee's OperationalError around the driver's, without a SQLSTATE)."""
+
+    def __init__(self):
+        self.reachable = True
+        self.connects = 0
+        self.idle_closed = 0
+
+    @contextlib.contextmanager
+    def connection_context(self):
+        self.connects += 1
+        if not self.reachable:
+            raise peewee.OperationalError(psycopg2.OperationalError('connection to server failed: timeout expired'))
+        yield
+
+    def execute_sql(self, sql):
+        return sql
+
+    def close_idle(self):
+        self.idle_closed += 1
+
+
+def test_once_a_connection_is_lost_steps_are_refused_at_once_until_a_probe_gets_through():
+    database = FlakyDatabase()
+    steps = DatabaseSteps(database)
+    database.reachable = False
+    with pytest.raises(peewee.OperationalError):
+        asyncio.run(steps.run(lambda: 'done'))
+    started, connects = time.monotonic(), database.connects
+    for _ in range(100):  # refused without trying the database (the probe may try meanwhile, twice a second)
+        with pytest.raises(Unavailable, match='the database cannot be reached') as refused:
+            asyncio.run(steps.run(lambda: 'done'))
+        assert refused.value.reason == 'DATABASE_UNAVAILABLE'
+    assert time.monotonic() - started < 0.5
+    assert database.connects - connects <= 1
+    assert database.idle_closed == 1  # pooled connections through the same network went too
+
+    database.reachable = True
+    deadline = time.monotonic() + 3 * DATABASE_PROBE_INTERVAL_S
+    while True:
+        try:
+            assert asyncio.run(steps.run(lambda: 'done')) == 'done'
+            break
+        except Unavailable:
+            assert time.monotonic() < deadline, 'steps still refused after the database came back'
+            time.sleep(0.05)
+
+
+def test_a_busy_sqlite_or_a_refused_statement_stops_no_other_step():
+    database = FlakyDatabase()
+    steps = DatabaseSteps(database)
+
+    def busy():
+        raise peewee.OperationalError(sqlite3.OperationalError('database is locked'))
+
+    with pytest.raises(peewee.OperationalError):
+        asyncio.run(steps.run(busy))
+    assert asyncio.run(steps.run(lambda: 'done')) == 'done'

@@ -1,0 +1,29 @@
+"""How a PostgreSQL connection is opened so that a silent network or a vanished server is found out in seconds
+(storage.database.POSTGRES_CONNECTION, POSTGRES_SESSION), and which errors mean the connection itself is lost."""
+import sqlite3
+
+import peewee
+import psycopg2
+import pytest
+
+from storage.database import POSTGRES_CONNECTION, POSTGRES_SESSION, connection_lost, open_database
+
+
+def test_a_postgresql_url_gets_the_timeouts_and_its_own_parameters_win():
+    database = open_database('postgresql://shop@db.example:5432/orders?connect_timeout=9'
+                             '&options=-c%20statement_timeout%3D5s')
+    parameters = database.connect_params
+    assert {name: parameters[name] for name in POSTGRES_CONNECTION if name != 'connect_timeout'} == {
+        name: value for name, value in POSTGRES_CONNECTION.items() if name != 'connect_timeout'}
+    assert str(parameters['connect_timeout']) == '9'
+    # the server's side first, then the URL's own options, whose -c settings PostgreSQL applies last
+    session = ' '.join(f'-c {name}={value}' for name, value in POSTGRES_SESSION.items())
+    assert parameters['options'] == f'{session} -c statement_timeout=5s'
+
+
+def test_a_server_out_of_reach_is_a_lost_connection_and_a_busy_sqlite_is_not():
+    with pytest.raises(psycopg2.OperationalError) as refused:  # nothing listens on port 1
+        psycopg2.connect(host='127.0.0.1', port=1, user='shop', dbname='orders', connect_timeout=2)
+    assert connection_lost(peewee.OperationalError(refused.value, *refused.value.args))
+    assert not connection_lost(peewee.OperationalError(sqlite3.OperationalError('database is locked')))
+    assert not connection_lost(peewee.IntegrityError(sqlite3.IntegrityError('UNIQUE constraint failed')))
