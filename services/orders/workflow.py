@@ -28,6 +28,9 @@ from storage.orders import Order, OrderEvent, OrderItem, database
 log = logging.getLogger('services.orders')
 
 INTERRUPTED = 'placing the order was interrupted and undone; try again'
+# Orders a recovery pass settles at once, each with its own call to Products: an outage can leave hundreds of
+# placements to undo and cancellations to give back, which one call at a time took seconds (docs/reliability.md).
+RECOVERY_CALLS_AT_ONCE = 16
 
 
 class OrderRecord(NamedTuple):
@@ -233,17 +236,24 @@ class OrderDesk:
         """Finish what a crash or an outage left: placements older than `stale_after` (a timedelta)
         are undone, cancellations get their stock back. Returns how many orders it settled."""
         unfinished, releasing = await self._steps.run(_unfinished, utcnow() - stale_after)
-        undone = released = 0
-        for order in unfinished:
-            undone += await self._abandon(order)
-        for order in releasing:
-            released += await self._release(order)
+        undone = await _each_at_most(RECOVERY_CALLS_AT_ONCE, self._abandon, unfinished)
+        released = await _each_at_most(RECOVERY_CALLS_AT_ONCE, self._release, releasing)
         self._counted.recovery_actions['placement_undone'].inc(undone)
         self._counted.recovery_actions['cancellation_released'].inc(released)
         settled = undone + released
         if settled:
             log.info('recovered orders', extra={'fields': {'settled': settled}})
         return settled
+
+
+async def _each_at_most(at_once, settle, orders):
+    """Await settle(order) for every order, at most `at_once` of them at a time; how many returned true."""
+    slots = asyncio.Semaphore(at_once)
+
+    async def one(order):
+        async with slots:
+            return await settle(order)
+    return sum(await asyncio.gather(*(one(order) for order in orders)))
 
 
 async def _to_the_end(work):

@@ -18,7 +18,7 @@ from services.errors import FailedPrecondition, Unavailable
 from services.orders import rules
 from services.orders.service import create_server as create_orders_server
 from services.orders.stock_client import StockClient
-from services.orders.workflow import OrderDesk
+from services.orders.workflow import RECOVERY_CALLS_AT_ONCE, OrderDesk
 from services.pagination import PageRequest
 from services.server import DatabaseSteps
 from storage import orders as orders_storage
@@ -546,6 +546,40 @@ def test_a_placement_whose_undoing_was_cut_short_is_finished_by_the_next_recover
     assert desk.recover(datetime.timedelta(hours=1)) == 1  # abandoned: finished whatever its age
     assert stock(products_stub, product) == 10
     assert OrderRow.get_or_none(OrderRow.id == crashed.id) is None
+
+
+class CountingStock:
+    """A StockClient that counts how many releases it has under way at once."""
+
+    def __init__(self, stock):
+        self.stock = stock
+        self.releasing = self.most_at_once = 0
+
+    async def release(self, reservation_id):
+        self.releasing += 1
+        self.most_at_once = max(self.most_at_once, self.releasing)
+        try:
+            return await self.stock.release(reservation_id)
+        finally:
+            self.releasing -= 1
+
+
+def test_a_recovery_pass_gives_back_the_stock_of_many_orders_at_once(loop, desk, stock_client, products_stub):
+    """An outage leaves hundreds of orders to settle: one release after another took seconds."""
+    product = new_product(products_stub, stock=100)
+    cancelled = [OrderRow.create(reservation_id=uuid.uuid4().hex, customer_name='Ada', customer_email='a@example.com',
+                                 shipping_address='x', status='cancelled', stock_state=OrderRow.RELEASING)
+                 for _ in range(2 * RECOVERY_CALLS_AT_ONCE)]
+    for order in cancelled:
+        stock_client.reserve(order.reservation_id, [(product.id, 1)])
+    assert stock(products_stub, product) == 100 - len(cancelled)
+    counting = CountingStock(desk._target._stock)
+    recovering = Blocking(OrderDesk(counting, desk._target._steps), loop)
+
+    assert recovering.recover(datetime.timedelta(seconds=1)) == len(cancelled)
+    assert counting.most_at_once == RECOVERY_CALLS_AT_ONCE
+    assert stock(products_stub, product) == 100
+    assert {OrderRow.get_by_id(order.id).stock_state for order in cancelled} == {OrderRow.RELEASED}
 
 
 class StallingStock:
