@@ -7,6 +7,7 @@ import psycopg2
 import pytest
 
 from storage.database import POSTGRES_CONNECTION, POSTGRES_SESSION, connection_lost, open_database
+from tests.conftest import TEST_DATABASE
 
 
 def test_a_postgresql_url_gets_the_timeouts_and_its_own_parameters_win():
@@ -27,3 +28,16 @@ def test_a_server_out_of_reach_is_a_lost_connection_and_a_busy_sqlite_is_not():
     assert connection_lost(peewee.OperationalError(refused.value, *refused.value.args))
     assert not connection_lost(peewee.OperationalError(sqlite3.OperationalError('database is locked')))
     assert not connection_lost(peewee.IntegrityError(sqlite3.IntegrityError('UNIQUE constraint failed')))
+
+
+@pytest.mark.skipif(TEST_DATABASE == 'sqlite', reason="PostgreSQL's own settings: the PostgreSQL pass")
+def test_each_session_tells_the_server_to_find_a_vanished_client_and_end_its_transaction(database_url):
+    database = open_database(database_url('sessions'))
+    try:
+        with database.connection_context():
+            settings = dict(database.execute_sql('SELECT name, setting FROM pg_settings WHERE name = ANY(%s)',
+                                                 (list(POSTGRES_SESSION),)).fetchall())
+    finally:
+        database.close_all()
+    assert settings == {'tcp_keepalives_idle': '2', 'tcp_keepalives_interval': '1', 'tcp_keepalives_count': '3',
+                        'tcp_user_timeout': '3000', 'idle_in_transaction_session_timeout': '10000'}  # s and ms
