@@ -190,20 +190,27 @@ def start_envoy(folder, products, orders, tls=None, **gateway_settings):
     `gateway_settings` go to render_config (writes_per_second=..., write_burst=...): by default, no write limit
     that a test could reach."""
     from scripts.gateway import GatewayTls, render_config
-    gateway, admin = f'127.0.0.1:{free_port()}', f'127.0.0.1:{free_port()}'
-    config = Path(folder) / f'envoy-{uuid.uuid4().hex[:6]}.yaml'
-    config.write_text(render_config(DESCRIPTOR, gateway, admin, products, orders, tls or GatewayTls(),
-                                    **{**UNLIMITED_WRITES, **gateway_settings}))
-    # The access log is written out every second (Envoy's default: every 10 s), as `make run` does too.
-    envoy = Process('envoy', [str(BIN / 'envoy'), '-c', str(config), '--log-level', 'warn', '--disable-hot-restart',
-                              '--file-flush-interval-msec', '1000'], config.with_suffix('.log'),
-                    before_exec=most_open_files)
-    try:
-        wait_for_http(f'http://{admin}/ready', process=envoy)
-    except Exception:
-        envoy.stop()
-        raise
-    return envoy, gateway, admin
+    for attempt in range(1, ENVOY_STARTS + 1):
+        gateway, admin = f'127.0.0.1:{free_port()}', f'127.0.0.1:{free_port()}'
+        config = Path(folder) / f'envoy-{uuid.uuid4().hex[:6]}.yaml'
+        config.write_text(render_config(DESCRIPTOR, gateway, admin, products, orders, tls or GatewayTls(),
+                                        **{**UNLIMITED_WRITES, **gateway_settings}))
+        # The access log is written out every second (Envoy's default: every 10 s), as `make run` does too.
+        envoy = Process('envoy', [str(BIN / 'envoy'), '-c', str(config), '--log-level', 'warn',
+                                  '--disable-hot-restart', '--file-flush-interval-msec', '1000'],
+                        config.with_suffix('.log'), before_exec=most_open_files)
+        try:
+            wait_for_http(f'http://{admin}/ready', process=envoy)
+            return envoy, gateway, admin
+        except Exception:
+            envoy.stop()
+            if 'Address already in use' not in envoy.log() or attempt == ENVOY_STARTS:
+                raise
+
+
+# Envoy's ports are written into its configuration, found free just before: another process may take one before
+# Envoy binds it (seen once in a full run of the suite). Envoy then starts again, on other free ports.
+ENVOY_STARTS = 3
 
 
 @dataclass
