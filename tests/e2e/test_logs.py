@@ -1,7 +1,9 @@
 """What the logs tell an operator: one JSON line per call in each service and in Envoy's access log, all three
 carrying the request's id, so that one id finds a request everywhere it went; and no customer's email in them, nor
 the page tokens of a query string."""
+import datetime
 import json
+import re
 import time
 import uuid
 
@@ -9,9 +11,13 @@ import pytest
 
 from tests.conftest import DATABASE_INDEPENDENT
 from tests.e2e.clients import RestClient
+from tests.metric_samples import Scrape
 
 # What the services and Envoy log is the same whatever the services' database: the SQLite pass only.
 pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
+
+
+RFC3339_UTC_MS = re.compile(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z')
 
 
 def json_lines(process):
@@ -60,6 +66,22 @@ def test_one_request_id_finds_an_order_in_envoys_log_and_both_services_logs(syst
         'products', '/ecommerce.products.v1.StockService/ReserveStocks')
     for name in ('envoy', 'orders', 'products'):
         assert email not in system.processes[name].log(), f'{name} logged the customer\'s email'
+    # The three lines line up: each time is RFC 3339 in UTC with milliseconds, within a second of the others.
+    times = [entry['time'] for entry in (access, orders_call, products_call)]
+    assert all(RFC3339_UTC_MS.fullmatch(moment) for moment in times), times
+    moments = [datetime.datetime.fromisoformat(moment) for moment in times]
+    assert max(moments) - min(moments) < datetime.timedelta(seconds=1), times
+
+
+def test_envoys_health_checks_are_not_logged_at_info(system):
+    """Envoy checks each service's health every second: those calls are counted, not logged at INFO."""
+    time.sleep(2)  # at least two rounds of checks since the system started
+    for name in ('products', 'orders'):
+        methods = {entry.get('method') for entry in json_lines(system.processes[name]) if entry.get('message') == 'rpc'}
+        assert not any(method.startswith('/grpc.health.v1.Health/') for method in methods), (name, methods)
+        metrics = Scrape(f'127.0.0.1:{system.processes[name].wait_for_port(message="metrics")}')
+        assert metrics.value('grpc_server_handled_total', grpc_type='unary', grpc_service='grpc.health.v1.Health',
+                             grpc_method='Check', grpc_code='OK') >= 2, name
 
 
 def test_every_service_line_names_its_service(system):
