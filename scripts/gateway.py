@@ -2,6 +2,7 @@
 import argparse
 import ipaddress
 import json
+import os
 import pathlib
 import re
 import string
@@ -298,23 +299,28 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
     return BLOCK_LINE.sub(lambda line: textwrap.indent(blocks[line[2]], line[1]) + '\n', config)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+def command_line(environ):
+    """The command's flags; the addresses default to their variables in `environ`, as the services' flags do, so that
+    one set of variables moves a service and Envoy's way to it (`make run`)."""
+    parser = argparse.ArgumentParser(prog='python -m scripts.gateway', description=__doc__)
     parser.add_argument('--descriptor', required=True, help='descriptor set built with --include_imports')
     parser.add_argument('--out', required=True, type=pathlib.Path, help='where to write the configuration')
-    parser.add_argument('--listen', default=GATEWAY_ADDRESS, help='REST and gRPC listener (default %(default)s)')
-    parser.add_argument('--admin', default=GATEWAY_ADMIN_ADDRESS,
-                        help='admin interface, on a loopback address (default %(default)s)')
+    parser.add_argument('--listen', default=environ.get('GATEWAY_ADDRESS', GATEWAY_ADDRESS),
+                        help='REST and gRPC listener (env GATEWAY_ADDRESS, default %(default)s)')
+    parser.add_argument('--admin', default=environ.get('GATEWAY_ADMIN_ADDRESS', GATEWAY_ADMIN_ADDRESS),
+                        help='admin interface, on a loopback address (env GATEWAY_ADMIN_ADDRESS, default %(default)s)')
     parser.add_argument('--public-admin', action='store_true',
                         help='allow an --admin address that other machines can reach (it has no password)')
     parser.add_argument('--writes-per-second', type=int, default=WRITES_PER_SECOND,
                         help='writes each client address may send per second, on average (default %(default)s)')
     parser.add_argument('--write-burst', type=int, default=WRITE_BURST,
                         help='writes each client address may send at once (default %(default)s)')
-    parser.add_argument('--products', default=PRODUCTS_ADDRESS,
-                        help='Products service, or its replicas separated by commas (default %(default)s)')
-    parser.add_argument('--orders', default=ORDERS_ADDRESS,
-                        help='Orders service, or its replicas separated by commas (default %(default)s)')
+    parser.add_argument('--products', default=environ.get('PRODUCTS_ADDRESS', PRODUCTS_ADDRESS),
+                        help='Products service, or its replicas separated by commas '
+                             '(env PRODUCTS_ADDRESS, default %(default)s)')
+    parser.add_argument('--orders', default=environ.get('ORDERS_ADDRESS', ORDERS_ADDRESS),
+                        help='Orders service, or its replicas separated by commas '
+                             '(env ORDERS_ADDRESS, default %(default)s)')
     parser.add_argument('--tls-cert', help="serve TLS to clients with this certificate (PEM, its chain after it)")
     parser.add_argument('--tls-key', help="the listener certificate's private key (PEM)")
     parser.add_argument('--upstream-tls-ca', help="call the services over TLS, verifying their certificates with "
@@ -325,9 +331,15 @@ def main(argv=None):
     parser.add_argument('--admin-files', default=ADMIN_CONSOLE, type=pathlib.Path,
                         help="where Envoy reads the admin console's files, e.g. their path in a container image "
                              '(default %(default)s)')
-    parser.add_argument('--otlp-address', help='trace every request and export the spans over OTLP/gRPC to the '
-                                               'collector at this host:port (default: no tracing)')
-    args = parser.parse_args(argv)
+    parser.add_argument('--otlp-address', default=environ.get('GATEWAY_OTLP_ADDRESS'),
+                        help='trace every request and export the spans over OTLP/gRPC to the collector at this '
+                             'host:port (env GATEWAY_OTLP_ADDRESS; default: no tracing)')
+    return parser
+
+
+def write_configuration(parser, args):
+    """Render the configuration for `args`, the flags `parser` (command_line) parsed, into args.out; flags that do
+    not go together end the command as a bad command line does (parser.error)."""
     tls = GatewayTls(args.tls_cert, args.tls_key, args.upstream_tls_ca, args.upstream_tls_cert, args.upstream_tls_key)
     try:
         config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders, tls,
@@ -338,6 +350,11 @@ def main(argv=None):
         parser.error(str(error))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(config)
+
+
+def main(argv=None):
+    parser = command_line(os.environ)
+    write_configuration(parser, parser.parse_args(argv))
 
 
 if __name__ == '__main__':
