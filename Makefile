@@ -9,7 +9,6 @@ EXTRAS ?= test,bench,lint
 PROTOS := $(shell find protos -name '*.proto')
 GENERATED := ecommerce/.generated
 DESCRIPTOR := build/api_descriptor.pb
-ENVOY_CONFIG := build/envoy.yaml
 # Envoy serves it at /api/openapi.json; scripts.gateway expects it beside the descriptor set.
 OPENAPI := build/openapi.json
 BUF := build/tools/node_modules/.bin/buf
@@ -18,7 +17,7 @@ GOOGLEAPIS = $(shell $(PY) -c 'import google.rpc.status_pb2 as m, pathlib; print
 
 .PHONY: all install run run-secure test lint bench sample-data clean
 
-all: $(GENERATED) $(DESCRIPTOR) $(OPENAPI) $(ENVOY_CONFIG)
+all: $(GENERATED) $(DESCRIPTOR) $(OPENAPI)
 
 install: $(INSTALLED)
 
@@ -45,11 +44,9 @@ $(DESCRIPTOR): $(PROTOS) $(INSTALLED)
 $(OPENAPI): $(DESCRIPTOR) scripts/openapi.py
 	$(PY) -m scripts.openapi --descriptor $(DESCRIPTOR) --out $@
 
-$(ENVOY_CONFIG): envoy/envoy.yaml $(DESCRIPTOR) $(INSTALLED)
-	$(PY) -m scripts.gateway --descriptor $(DESCRIPTOR) --out $@
-
+# Envoy's configuration is rendered by scripts.run at each start, for the addresses in effect then.
 run: all
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
+	$(PY) -m scripts.run
 
 # As `run`, with tokens checked: a local signing key in data/auth (made once), an admin and a customer token printed
 # with a curl and a grpcurl line. Orders signs its own service tokens with the same key.
@@ -57,8 +54,7 @@ AUTH_DIR := data/auth
 run-secure: all
 	$(PY) -m scripts.tokens keys --dir $(AUTH_DIR) --if-missing
 	$(PY) -m scripts.tokens local --dir $(AUTH_DIR)
-	AUTH_JWKS=$(AUTH_DIR)/jwks.json ORDERS_SERVICE_KEY=$(AUTH_DIR)/signing-key.json \
-		PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start -f Procfile
+	AUTH_JWKS=$(AUTH_DIR)/jwks.json ORDERS_SERVICE_KEY=$(AUTH_DIR)/signing-key.json $(PY) -m scripts.run
 
 # The whole suite twice: on SQLite, then on a throwaway PostgreSQL server (skipped, saying so, where
 # PostgreSQL is not installed; ECOMMERCE_REQUIRE_POSTGRES=1 makes that a failure, as in CI).

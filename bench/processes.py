@@ -177,9 +177,16 @@ def wait_for_http(url, timeout=30, process=None):
 UNLIMITED_WRITES = {'writes_per_second': 1_000_000, 'write_burst': 1_000_000}
 
 
+def envoy_command(config):
+    """Envoy's command line with the configuration file `config`, as `make run` (scripts.run) and the tests start it:
+    its access log written out every second (Envoy's default: every 10 s)."""
+    return [str(BIN / 'envoy'), '-c', str(config), '--disable-hot-restart', '--log-level', 'warn',
+            '--file-flush-interval-msec', '1000']
+
+
 def most_open_files():
-    """In the child about to run Envoy: as many open files as the hard limit allows, as the Procfile does, since
-    each client connection takes one (services.settings.GATEWAY_MAX_CONNECTIONS)."""
+    """In the child about to run Envoy: as many open files as the hard limit allows, since each client connection
+    takes one (services.settings.GATEWAY_MAX_CONNECTIONS)."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
@@ -195,10 +202,7 @@ def start_envoy(folder, products, orders, tls=None, **gateway_settings):
         config = Path(folder) / f'envoy-{uuid.uuid4().hex[:6]}.yaml'
         config.write_text(render_config(DESCRIPTOR, gateway, admin, products, orders, tls or GatewayTls(),
                                         **{**UNLIMITED_WRITES, **gateway_settings}))
-        # The access log is written out every second (Envoy's default: every 10 s), as `make run` does too.
-        envoy = Process('envoy', [str(BIN / 'envoy'), '-c', str(config), '--log-level', 'warn',
-                                  '--disable-hot-restart', '--file-flush-interval-msec', '1000'],
-                        config.with_suffix('.log'), before_exec=most_open_files)
+        envoy = Process('envoy', envoy_command(config), config.with_suffix('.log'), before_exec=most_open_files)
         try:
             wait_for_http(f'http://{admin}/ready', process=envoy)
             return envoy, gateway, admin
