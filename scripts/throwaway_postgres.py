@@ -150,13 +150,15 @@ def _wait_or_kill(process, seconds):
 
 
 def run_command(command, url):
-    """Run `command` with `url` in ECOMMERCE_TEST_DATABASE; its returncode. A stop signal ends it first: SIGTERM is
-    passed on; SIGINT and SIGHUP reached it already when they came from the terminal, so it gets time to end on its
-    own, then SIGTERM; after COMMAND_GRACE seconds more, SIGKILL."""
+    """Run `command` with `url` in ECOMMERCE_TEST_DATABASE, and ECOMMERCE_TEST_DATABASE_THROWAWAY=1 (what it creates
+    there goes with the server); its returncode. A stop signal ends it first: SIGTERM is passed on; SIGINT and SIGHUP
+    reached it already when they came from the terminal, so it gets time to end on its own, then SIGTERM; after
+    COMMAND_GRACE seconds more, SIGKILL."""
     command_process = None
     try:
         with stop_signals.held():
-            command_process = subprocess.Popen(command, env={**os.environ, 'ECOMMERCE_TEST_DATABASE': url})
+            command_process = subprocess.Popen(command, env={**os.environ, 'ECOMMERCE_TEST_DATABASE': url,
+                                                             'ECOMMERCE_TEST_DATABASE_THROWAWAY': '1'})
         return command_process.wait()
     except Stopped as stop:
         if command_process is None:
