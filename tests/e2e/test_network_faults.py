@@ -31,7 +31,7 @@ from bench.processes import Process, run_sql, start_envoy, start_service
 from scripts.throwaway_postgres import running_postgres
 from services.settings import REQUEST_TIMEOUT_SECONDS
 from storage.database import utcnow
-from tests.conftest import TEST_DATABASE, new_product
+from tests.conftest import DATABASE_INDEPENDENT, TEST_DATABASE, new_product
 from tests.e2e.clients import RestClient
 from tests.network import ROOT, Network, unavailable_reason
 from tests.stock_checks import Status, assert_reservations_match_orders, assert_stock_conserved, wait_until_settled
@@ -257,6 +257,9 @@ def test_links_cut_one_after_another_are_refused_cleanly_and_healed_by_themselve
         assert placements['UNAVAILABLE'] + placements['DEADLINE_EXCEEDED'] >= CLIENTS, outcome.figures()
 
 
+# Latency between the services adds to their calls, not to the database's round trips (the cuts above run on both
+# passes, the database's links included): the SQLite pass only.
+@DATABASE_INDEPENDENT
 def test_latency_from_orders_to_products_slows_placements_and_fails_none(network, database_url, tmp_path, figures):
     """200 ms added to everything Orders sends Products for 10 s (a relay on Orders' host: this kernel has no netem):
     within Orders' 1 s deadline on Products, so placements take longer and none fails."""
