@@ -6,13 +6,16 @@ firewall does, the hardest case, since neither side hears that anything is wrong
 `ROOT` (the test's own namespace, where Envoy runs too) use addresses in a 10.x.0.0/16 that no route of this
 machine uses.
 """
+import concurrent.futures
 import contextlib
+import ctypes
 import ipaddress
 import os
 import random
 import subprocess
 
 ROOT = 'root'  # the test process's own namespace
+CLONE_NEWNET = 0x40000000  # setns(2): join a network namespace
 
 
 def unavailable_reason():
@@ -86,6 +89,24 @@ class Network:
     def run_in(self, host):
         """The command prefix that runs a program on `host`."""
         return [] if host == ROOT else ['ip', 'netns', 'exec', self._namespaces[host]]
+
+    def call_on(self, host, function):
+        """function()'s result, called on `host` (not ROOT): in a thread that joins its network namespace first, so
+        that the sockets it opens are that host's (its loopback, its ports)."""
+        def joined():
+            with open(f'/run/netns/{self._namespaces[host]}') as namespace:
+                if ctypes.CDLL(None, use_errno=True).setns(namespace.fileno(), CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f'setns into {host} failed')
+            return function()
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
+            return thread.submit(joined).result()
+
+    def pids(self, host):
+        """The processes running on `host` (not ROOT), whoever started them."""
+        listed = subprocess.run(['ip', 'netns', 'pids', self._namespaces[host]], capture_output=True, text=True,
+                                check=True).stdout
+        return [int(pid) for pid in listed.split()]
 
     def cut(self, first, second):
         """Drop every packet between the two hosts from now on, both ways."""
