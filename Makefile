@@ -11,7 +11,8 @@ GENERATED := ecommerce/.generated
 DESCRIPTOR := build/api_descriptor.pb
 # Envoy serves it at /api/openapi.json; scripts.gateway expects it beside the descriptor set.
 OPENAPI := build/openapi.json
-BUF := build/tools/node_modules/.bin/buf
+# The Buf CLI, from PyPI's buf-bin (the lint extra): the same binary as npm's @bufbuild/buf, without Node.
+BUF := $(VENV)/bin/buf
 # Where googleapis-common-protos keeps google/api and google/rpc .proto files.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.rpc.status_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[2])')
 
@@ -65,7 +66,7 @@ test: all
 # Static checks: ruff over the Python (rules and exceptions in pyproject.toml); buf lint over the protos and buf
 # breaking against the protos of the previous commit (HEAD~1, main's previous state in CI), both on descriptor
 # sets that protoc builds (buf.yaml says why).
-lint: $(INSTALLED) $(DESCRIPTOR) $(BUF)
+lint: $(INSTALLED) $(DESCRIPTOR)
 	$(VENV)/bin/ruff check .
 	$(BUF) lint $(DESCRIPTOR)#format=binpb --path ecommerce
 	@if ! git rev-parse -q --verify HEAD~1 >/dev/null; then echo 'buf breaking: no previous commit here (a shallow clone?)'; \
@@ -76,9 +77,6 @@ lint: $(INSTALLED) $(DESCRIPTOR) $(BUF)
 		$(BUF) breaking $(DESCRIPTOR)#format=binpb --against build/previous.pb#format=binpb --path ecommerce \
 			&& echo 'buf breaking: no change that breaks clients of HEAD~1'; fi
 
-# The Buf CLI from the npm registry, pinned.
-$(BUF):
-	npm install --silent --no-audit --no-fund --prefix build/tools @bufbuild/buf@1.75.0
 
 # The benchmark: seeds 1,000,000 products, runs every scenario for 10 s each, prints the table and the targets, and
 # writes bench/results/latest.json and latest.png. h2load is installed with apt-get when missing.
