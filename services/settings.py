@@ -1,6 +1,7 @@
 """Default addresses, limits, and the settings each service takes from flags or the environment."""
 import argparse
 import os
+import sys
 
 PRODUCTS_ADDRESS = '127.0.0.1:50051'
 ORDERS_ADDRESS = '127.0.0.1:50052'
@@ -82,7 +83,10 @@ DATABASE_THREADS = 0
 
 def service_parser(description, environ, prefix, address, database_url, metrics_address):
     """Flags shared by both services; each falls back to PREFIX_NAME in `environ`, then to the default."""
-    parser = argparse.ArgumentParser(description=description)
+    # Run as `python -m services.products`, argparse would call the command __main__.py; as the console script
+    # (ecommerce-products), by its own name.
+    prog = f'python -m services.{prefix.lower()}' if os.path.basename(sys.argv[0]) == '__main__.py' else None
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument('--address', default=environ.get(f'{prefix}_ADDRESS', address),
                         help=f'host:port to listen on (env {prefix}_ADDRESS, default %(default)s)')
     parser.add_argument('--metrics-address', default=environ.get(f'{prefix}_METRICS_ADDRESS', metrics_address),

@@ -1,5 +1,7 @@
 """One place for addresses: each variable is named in the --help of every command it moves, and scripts.gateway's
 configuration follows the variables as the services do."""
+import sys
+
 import pytest
 import yaml
 
@@ -26,6 +28,15 @@ def test_each_address_variable_is_named_in_the_help_of_each_command_it_moves(var
 
 def test_the_gateway_command_calls_itself_as_it_is_typed():
     assert command_line({}).format_usage().startswith('usage: python -m scripts.gateway ')
+
+
+@pytest.mark.parametrize(('run_as', 'usage'), [
+    ('/work/services/products/__main__.py', 'usage: python -m services.products '),  # python -m services.products
+    ('/venv/bin/ecommerce-products', 'usage: ecommerce-products '),  # the console script
+])
+def test_a_service_calls_itself_as_it_is_typed(monkeypatch, run_as, usage):
+    monkeypatch.setattr(sys, 'argv', [run_as])
+    assert products_parser({}).format_usage().startswith(usage)
 
 
 def test_envoys_configuration_follows_the_address_variables(tmp_path):
