@@ -2,7 +2,6 @@
 every scenario on every path for a bounded time, stop everything, print the table and the targets, and write the JSON
 and the chart under bench/results/. SQLite by default; BENCH_DB=postgresql://... (a server where databases may be
 created) or BENCH_DB=throwaway (scripts/throwaway_postgres.py) for PostgreSQL."""
-import argparse
 import contextlib
 import datetime
 import os
@@ -22,6 +21,7 @@ from bench.processes import DESCRIPTOR, ROOT, bench_databases, process_tree, run
 from bench.scenarios import BY_NAME, SCENARIOS, SMOKE, Fixed, Settings, run_scenario
 from bench.seed import seed_products
 from bench.targets import BASELINE, IDLE_WATCHERS, GrpcDirect, RestEnvoy, baseline_runner
+from services.settings import CommandLine
 
 MAX_DURATION = 15
 WORKERS = 'workers'  # the --only name of target 4's runs: GetProduct via Envoy with 1, then 2 Products workers
@@ -43,7 +43,7 @@ METHOD_NOTES = [
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog='python -m bench', description=__doc__)
+    parser = CommandLine(prog='python -m bench', description=__doc__)
     parser.add_argument('--products', type=int, help='products seeded (default 1,000,000; 200 with --smoke)')
     parser.add_argument('--duration', type=float,
                         help=f'seconds measured per scenario (default 10, at most {MAX_DURATION}; 1 with --smoke)')

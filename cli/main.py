@@ -40,6 +40,12 @@ def _fail(lines, status):
     return status
 
 
+def _print_version(asked):
+    if asked:
+        print(settings.version())
+        raise typer.Exit()
+
+
 app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help='Run the shop from a terminal: products, stock and orders, over the services\' gRPC API.')
 app.add_typer(products.app, name='products')
@@ -58,7 +64,9 @@ def connect(ctx: typer.Context,
             token: Annotated[str, typer.Option(envvar='ECOMMERCE_TOKEN', show_default=False,
                                                help='A bearer token (JWT) for services that check them; prefer '
                                                     'the variable, which other users cannot see.')] = '',
-            json_output: JsonFlag = False):
+            json_output: JsonFlag = False,
+            _version: Annotated[bool, typer.Option('--version', callback=_print_version,
+                                                   is_eager=True, help='Print the version and exit.')] = False):
     """Connect to the services named by the options (or the environment, or the servers' own defaults)."""
     connection = Connection(products_address, orders_address, timeout, token)
     ctx.call_on_close(connection.close)

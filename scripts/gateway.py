@@ -1,5 +1,4 @@
 """Renders Envoy's configuration from the template envoy/envoy.yaml and the addresses of the gateway and services."""
-import argparse
 import ipaddress
 import json
 import os
@@ -27,6 +26,7 @@ from services.settings import (
     REQUEST_TIMEOUT_SECONDS,
     WRITE_BURST,
     WRITES_PER_SECOND,
+    CommandLine,
     split_address,
 )
 
@@ -302,7 +302,7 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
 def command_line(environ):
     """The command's flags; the addresses default to their variables in `environ`, as the services' flags do, so that
     one set of variables moves a service and Envoy's way to it (`make run`)."""
-    parser = argparse.ArgumentParser(prog='python -m scripts.gateway', description=__doc__)
+    parser = CommandLine(prog='python -m scripts.gateway', description=__doc__)
     parser.add_argument('--descriptor', required=True, help='descriptor set built with --include_imports')
     parser.add_argument('--out', required=True, type=pathlib.Path, help='where to write the configuration')
     parser.add_argument('--listen', default=environ.get('GATEWAY_ADDRESS', GATEWAY_ADDRESS),

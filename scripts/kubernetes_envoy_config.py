@@ -5,6 +5,7 @@ import pathlib
 
 from scripts.exposure import read_api
 from scripts.gateway import render_config
+from services.settings import CommandLine
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / 'deploy' / 'kubernetes' / 'gateway-config.yaml'
@@ -32,6 +33,7 @@ def configmap():
 
 
 def main():
+    CommandLine(prog='python -m scripts.kubernetes_envoy_config', description=__doc__).parse_args()
     MANIFEST.write_text(configmap())
 
 

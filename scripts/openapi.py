@@ -1,7 +1,6 @@
 """Writes the OpenAPI document of the REST API from the descriptor set: every google.api.http rule becomes an
 operation, every message a schema in the proto3 JSON mapping that Envoy's transcoder prints, every comment a
 description. Nothing here restates the protos; what it adds is how Envoy's transcoder maps them to HTTP."""
-import argparse
 import json
 import pathlib
 import re
@@ -11,6 +10,7 @@ from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
 from services import auth
+from services.settings import CommandLine
 
 FieldType = descriptor_pb2.FieldDescriptorProto
 # Field paths in a FileDescriptorProto (descriptor.proto's field numbers), for the comments in source_code_info.
@@ -362,7 +362,7 @@ def read_descriptor_set(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = CommandLine(prog='python -m scripts.openapi', description=__doc__)
     parser.add_argument('--descriptor', required=True, help='descriptor set built with --include_imports and '
                                                             '--include_source_info')
     parser.add_argument('--out', required=True, type=pathlib.Path, help='where to write the document')

@@ -1,6 +1,5 @@
 """`make run`: Products, then Orders, then Envoy, each started once the one before serves; one line with every address
 once Envoy can reach both services; Ctrl-C or SIGTERM stops all three."""
-import argparse
 import collections
 import contextlib
 import ctypes
@@ -19,6 +18,7 @@ from bench.processes import DESCRIPTOR, ROOT, envoy_command, most_open_files
 from scripts import gateway
 from services.orders.__main__ import parser as orders_parser
 from services.products.__main__ import parser as products_parser
+from services.settings import CommandLine
 
 # Envoy's configuration for the addresses in effect, written at every start.
 ENVOY_CONFIG = ROOT / 'build' / 'envoy-run.yaml'
@@ -225,7 +225,7 @@ def run(products, orders, envoy):
 
 
 def main(argv=None):
-    argparse.ArgumentParser(
+    CommandLine(
         prog='python -m scripts.run', description=__doc__,
         epilog='Every process reads its settings from the environment as it does when run by itself: '
                'python -m services.products --help, python -m services.orders --help, '

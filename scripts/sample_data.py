@@ -1,6 +1,5 @@
 """Fill a running system with sample products in every category and a few orders, through gRPC: the products by
 importing scripts/sample_products.csv as `ecommerce products import` does, the orders with CreateOrder."""
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from ecommerce.products.v1 import products_pb2
 from cli.api import CommandFailed, Connection, first_items
 from cli.product_csv import import_products
 from services import settings
+from services.settings import CommandLine
 
 PRODUCTS_CSV = Path(__file__).with_name('sample_products.csv')
 # Customer, email, address, and the items: (product name, quantity).
@@ -41,7 +41,7 @@ def fill(connection):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = CommandLine(prog='python -m scripts.sample_data', description=__doc__)
     parser.add_argument('--products-address', default=os.environ.get('PRODUCTS_ADDRESS', settings.PRODUCTS_ADDRESS))
     parser.add_argument('--orders-address', default=os.environ.get('ORDERS_ADDRESS', settings.ORDERS_ADDRESS))
     args = parser.parse_args()

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from services.settings import CommandLine
+
 
 def find_bin_dir():
     """Folder holding initdb, postgres and pg_isready (Debian keeps them out of PATH), or None."""
@@ -186,7 +188,8 @@ def exit_as(status):
 
 def main():
     """The script; returns the status to end with, as a returncode (negative: ended by that signal)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandLine(prog='python -m scripts.throwaway_postgres',
+                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--require', action='store_true',
                         default=os.environ.get('ECOMMERCE_REQUIRE_POSTGRES') == '1',
                         help='fail, rather than skip, where PostgreSQL is not installed')

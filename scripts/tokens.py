@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from services.auth import ADMIN, CUSTOMER, DEFAULT_AUDIENCE, ROLES, TokenIssuer
-from services.settings import GATEWAY_ADDRESS
+from services.settings import GATEWAY_ADDRESS, CommandLine
 
 SIGNING_KEY = 'signing-key.json'
 JWKS = 'jwks.json'
@@ -69,7 +69,8 @@ def local_examples(folder, gateway=GATEWAY_ADDRESS, audience=DEFAULT_AUDIENCE):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandLine(prog='python -m scripts.tokens',
+                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest='command', required=True)
     keys = commands.add_parser('keys', help='make a new signing key and add its public key to the JWKS')
     keys.add_argument('--dir', default='data/auth')

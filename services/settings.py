@@ -2,6 +2,7 @@
 import argparse
 import os
 import sys
+from importlib import metadata
 
 PRODUCTS_ADDRESS = '127.0.0.1:50051'
 ORDERS_ADDRESS = '127.0.0.1:50052'
@@ -81,12 +82,34 @@ MAX_ERROR_DETAILS_BYTES = 4096
 DATABASE_THREADS = 0
 
 
+# The release: setup.cfg states its version, and the installed distribution's metadata carries it.
+DISTRIBUTION = 'ecommerce-grpc'
+
+
+def version():
+    """What `--version` prints on every command: `ecommerce-grpc 0.1.0`."""
+    try:
+        number = metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # a checkout run without `make` (pip install -e .) having installed it
+        number = 'unknown: not installed'
+    return f'{DISTRIBUTION} {number}'
+
+
+class CommandLine(argparse.ArgumentParser):
+    """The argument parser of every command here (the services, the operator's and the developer's tools): with
+    --version."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument('--version', action='version', version=version())
+
+
 def service_parser(description, environ, prefix, address, database_url, metrics_address):
     """Flags shared by both services; each falls back to PREFIX_NAME in `environ`, then to the default."""
     # Run as `python -m services.products`, argparse would call the command __main__.py; as the console script
     # (ecommerce-products), by its own name.
     prog = f'python -m services.{prefix.lower()}' if os.path.basename(sys.argv[0]) == '__main__.py' else None
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = CommandLine(prog=prog, description=description)
     parser.add_argument('--address', default=environ.get(f'{prefix}_ADDRESS', address),
                         help=f'host:port to listen on (env {prefix}_ADDRESS, default %(default)s)')
     parser.add_argument('--metrics-address', default=environ.get(f'{prefix}_METRICS_ADDRESS', metrics_address),

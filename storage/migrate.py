@@ -6,10 +6,10 @@ database is newer than this code, so that it can gate a deploy); `up` applies wh
 lock the services take at start-up, adopting a database made before migrations. Back the database up first
 (docs/operations.md, Upgrades and migrations).
 """
-import argparse
 import logging
 import sys
 
+from services.settings import CommandLine
 from storage import orders, products, schema
 from storage.database import open_database, prepare_schema
 
@@ -35,7 +35,7 @@ def show_status(service, url):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m storage.migrate', description=__doc__.split('\n\n')[0])
+    parser = CommandLine(prog='python -m storage.migrate', description=__doc__.split('\n\n')[0])
     parser.add_argument('command', choices=['status', 'up'])
     parser.add_argument('--service', choices=sorted(SERVICES), required=True)
     parser.add_argument('--database-url', required=True, help='sqlite:///path or postgresql://user@host/name')
