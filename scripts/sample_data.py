@@ -4,11 +4,11 @@ import os
 import sys
 from pathlib import Path
 
+from ecommerce.cli.api import CommandFailed, Connection, first_items
+from ecommerce.cli.product_csv import import_products
 from ecommerce.orders.v1 import orders_pb2
 from ecommerce.products.v1 import products_pb2
 
-from cli.api import CommandFailed, Connection, first_items
-from cli.product_csv import import_products
 from services import settings
 from services.settings import CommandLine
 

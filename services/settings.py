@@ -1,12 +1,15 @@
 """Default addresses, limits, and the settings each service takes from flags or the environment."""
 import argparse
 import os
-import sys
-from importlib import metadata
 
-PRODUCTS_ADDRESS = '127.0.0.1:50051'
-ORDERS_ADDRESS = '127.0.0.1:50052'
-GATEWAY_ADDRESS = '127.0.0.1:8080'
+# The facts a client needs too live with the client (clients/python), which the services depend on for their stubs.
+from ecommerce.defaults import GATEWAY_ADDRESS as GATEWAY_ADDRESS
+from ecommerce.defaults import MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
+from ecommerce.defaults import MAX_PAGE_SIZE as MAX_PAGE_SIZE
+from ecommerce.defaults import ORDERS_ADDRESS as ORDERS_ADDRESS
+from ecommerce.defaults import PRODUCTS_ADDRESS as PRODUCTS_ADDRESS
+from ecommerce.defaults import release
+
 GATEWAY_ADMIN_ADDRESS = '127.0.0.1:9901'
 # Where each service serves its Prometheus metrics (http://HOST:PORT/metrics): loopback, like Envoy's admin, so that
 # only this machine reads them unless the operator says otherwise (the Kubernetes manifests do).
@@ -14,9 +17,6 @@ PRODUCTS_METRICS_ADDRESS = '127.0.0.1:9461'
 ORDERS_METRICS_ADDRESS = '127.0.0.1:9462'
 PRODUCTS_DATABASE_URL = 'sqlite:///data/products.db'
 ORDERS_DATABASE_URL = 'sqlite:///data/orders.db'
-# The largest request either server reads (gRPC answers RESOURCE_EXHAUSTED above it) and the largest REST body Envoy
-# takes (413 above it). A JSON body is never smaller than its protobuf, so whatever Envoy passes on fits.
-MAX_MESSAGE_BYTES = 1024 * 1024
 # The most products one ImportProducts stream may hold: the server keeps every row in memory until it has checked
 # them all, and inserts them in one transaction, which on SQLite holds the writers' lock throughout (10,000 rows
 # take about a second: docs/architecture.md).
@@ -60,10 +60,9 @@ MAX_STREAMS_PER_CONNECTION = 250
 # at most this many calls at once in one worker process, whatever the connections: beyond it a new call is refused
 # at once with RESOURCE_EXHAUSTED rather than queued behind calls a slow client holds open. Open watches count.
 MAX_CONCURRENT_CALLS = 1000
-# Listings (ListProducts, SearchProducts, ListOrders, ...): rows per page when the client names no page_size, and
-# the most a page holds whatever it asks for (a larger page_size is lowered to this, AIP-158).
+# Listings (ListProducts, SearchProducts, ListOrders, ...): rows per page when the client names no page_size (at most
+# MAX_PAGE_SIZE, above).
 DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
 # An order holds at most MAX_ITEMS lines, each of 1 to MAX_QUANTITY units (INVALID_ARGUMENT naming the field).
 # The lengths of text fields (names, addresses, descriptions) are rules of each service: services/*/rules.py.
 MAX_ITEMS = 100
@@ -82,17 +81,13 @@ MAX_ERROR_DETAILS_BYTES = 4096
 DATABASE_THREADS = 0
 
 
-# The release: setup.cfg states its version, and the installed distribution's metadata carries it.
+# The server's distribution (pyproject.toml), whose version the VERSION file states.
 DISTRIBUTION = 'ecommerce-grpc'
 
 
 def version():
-    """What `--version` prints on every command: `ecommerce-grpc 0.1.0`."""
-    try:
-        number = metadata.version(DISTRIBUTION)
-    except metadata.PackageNotFoundError:  # a checkout run without `make` (pip install -e .) having installed it
-        number = 'unknown: not installed'
-    return f'{DISTRIBUTION} {number}'
+    """What `--version` prints on every server command: `ecommerce-grpc 0.1.0`."""
+    return release(DISTRIBUTION)
 
 
 class CommandLine(argparse.ArgumentParser):
@@ -106,10 +101,9 @@ class CommandLine(argparse.ArgumentParser):
 
 def service_parser(description, environ, prefix, address, database_url, metrics_address):
     """Flags shared by both services; each falls back to PREFIX_NAME in `environ`, then to the default."""
-    # Run as `python -m services.products`, argparse would call the command __main__.py; as the console script
-    # (ecommerce-products), by its own name.
-    prog = f'python -m services.{prefix.lower()}' if os.path.basename(sys.argv[0]) == '__main__.py' else None
-    parser = CommandLine(prog=prog, description=description)
+    # Run as `python -m services.products` (the only way: the server's code runs from the checkout), argparse would
+    # call the command __main__.py.
+    parser = CommandLine(prog=f'python -m services.{prefix.lower()}', description=description)
     parser.add_argument('--address', default=environ.get(f'{prefix}_ADDRESS', address),
                         help=f'host:port to listen on (env {prefix}_ADDRESS, default %(default)s)')
     parser.add_argument('--metrics-address', default=environ.get(f'{prefix}_METRICS_ADDRESS', metrics_address),

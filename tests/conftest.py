@@ -8,6 +8,7 @@ from functools import partial
 
 import grpc
 import pytest
+from ecommerce.cli.main import app as ecommerce_app
 from ecommerce.orders.v1 import orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc, stock_pb2_grpc
 from hypothesis import HealthCheck, settings
@@ -15,7 +16,6 @@ from typer.testing import CliRunner
 
 # The benchmark starts the system the same way: one copy of the process plumbing, in bench/processes.py.
 from bench.processes import run_sql, running_system, start_service
-from cli.main import app as ecommerce_app
 from scripts import tokens
 from services.orders.service import create_server as create_orders_server
 from services.products.service import create_server as create_products_server

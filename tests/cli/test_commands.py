@@ -5,13 +5,13 @@ import re
 import socket
 
 import pytest
+from ecommerce.cli.api import REFUSED
+from ecommerce.cli.main import app as ecommerce_app
 from ecommerce.orders.v1 import orders_pb2
 from ecommerce.products.v1 import products_pb2
 from google.protobuf import json_format
 from typer.testing import CliRunner
 
-from cli.api import REFUSED
-from cli.main import app as ecommerce_app
 from services import auth
 from services.products.service import create_server as create_products_server
 from storage import products as products_storage

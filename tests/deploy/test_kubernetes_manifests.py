@@ -1,7 +1,6 @@
 """The Kubernetes manifests (deploy/kubernetes/): valid for the Kubernetes API, and in step with the code they run,
 so that a port, a service name, a variable or Envoy's configuration changed in the code fails here, not in a
 cluster."""
-import importlib.metadata
 import pathlib
 import re
 import subprocess
@@ -11,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from bench.processes import BIN, DESCRIPTOR
+from bench.processes import DESCRIPTOR, envoy_binary
 from scripts import kubernetes_envoy_config
 from scripts.gateway import render_config
 from services import settings
@@ -91,7 +90,7 @@ def service_settings(name):
     module = SERVICES[name][0]
     container = only_container(name)
     environ = RecordingEnviron(environment(container))
-    args = module.parser(environ).parse_args(container['command'][1:] + container.get('args', []))
+    args = module.parser(environ).parse_args(container['command'][3:] + container.get('args', []))
     return args, set(environ) - environ.read
 
 
@@ -145,8 +144,7 @@ def test_every_container_has_resource_requests_and_limits():
 
 @pytest.mark.parametrize('name', SERVICES)
 def test_the_container_runs_the_service(name):
-    (entry_point,) = importlib.metadata.entry_points(group='console_scripts', name=only_container(name)['command'][0])
-    assert entry_point.value == f'{SERVICES[name][0].__name__}:main'
+    assert only_container(name)['command'][:3] == ['python', '-m', SERVICES[name][0].__name__.removesuffix('.__main__')]
 
 
 @pytest.mark.parametrize('name', SERVICES)
@@ -257,6 +255,6 @@ def test_envoy_accepts_the_configuration(tmp_path):
     config = tmp_path / 'envoy.yaml'
     config.write_text(render_config(DESCRIPTOR, kubernetes_envoy_config.LISTEN, kubernetes_envoy_config.ADMIN,
                                     kubernetes_envoy_config.PRODUCTS, kubernetes_envoy_config.ORDERS))
-    checked = subprocess.run([BIN / 'envoy', '--mode', 'validate', '-c', config], capture_output=True, text=True,
+    checked = subprocess.run([envoy_binary(), '--mode', 'validate', '-c', config], capture_output=True, text=True,
                              timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -58,7 +58,7 @@ def previous_release(tmp_path_factory):
     assert added.returncode == 0, added.stderr
     try:
         (worktree / '.venv').symlink_to(ROOT / '.venv')
-        # -o: the checkout's setup.cfg is newer than our .venv/.installed; without it make would reinstall the
+        # -o: the old release's setup.cfg is newer than our .venv/.installed; without it make would reinstall the
         # package from the worktree into our virtual environment.
         built = subprocess.run(['make', '-C', str(worktree), '-o', '.venv/.installed', 'all'],
                                capture_output=True, text=True)

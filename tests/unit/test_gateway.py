@@ -5,7 +5,7 @@ import sys
 import pytest
 import yaml
 
-from bench.processes import BIN, DESCRIPTOR, ROOT
+from bench.processes import DESCRIPTOR, ROOT, envoy_binary
 from scripts.gateway import render_config
 
 SERVICES = ('127.0.0.1:50051', '127.0.0.1:50052')
@@ -54,7 +54,7 @@ def test_with_a_collector_envoy_traces_to_it_in_a_configuration_the_real_binary_
     config = tmp_path / 'envoy.yaml'
     config.write_text(render_config(DESCRIPTOR, '127.0.0.1:8080', '127.0.0.1:9901', *SERVICES,
                                     otlp_address='collector.example:4317'))
-    checked = subprocess.run([BIN / 'envoy', '--mode', 'validate', '-c', config], capture_output=True, text=True)
+    checked = subprocess.run([envoy_binary(), '--mode', 'validate', '-c', config], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr[-2000:]
     rendered = yaml.safe_load(config.read_text())
     [listener] = [listener for listener in rendered['static_resources']['listeners'] if listener['name'] == 'gateway']

@@ -10,14 +10,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from ecommerce.cli import orders as orders_cli
+from ecommerce.cli import product_csv
+from ecommerce.cli import products as products_cli
 from ecommerce.orders.v1 import orders_pb2
 from ecommerce.products.v1 import products_pb2
 from google.api import annotations_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from cli import orders as orders_cli
-from cli import product_csv
-from cli import products as products_cli
 from services.errors import InvalidArgument, InvalidArguments
 from services.orders import rules as order_rules
 from services.products import rules as product_rules

@@ -1,7 +1,8 @@
-"""Every command says which release it is: `--version` prints the version setup.cfg states, and exits 0."""
-import configparser
+"""Every command says which release it is: `--version` prints the distribution it belongs to and the version the
+VERSION file states, and exits 0."""
 import subprocess
 import sys
+import tomllib
 from concurrent import futures
 from pathlib import Path
 
@@ -12,35 +13,45 @@ from tests.conftest import DATABASE_INDEPENDENT
 pytestmark = DATABASE_INDEPENDENT  # no database involved: the SQLite pass only
 
 ROOT = Path(__file__).resolve().parents[2]
-SETUP = configparser.ConfigParser()
-SETUP.read(ROOT / 'setup.cfg')
+VERSION = (ROOT / 'VERSION').read_text().strip()
 BIN = Path(sys.executable).parent
+# Where each distribution's modules live in the checkout, and its pyproject.toml.
+DISTRIBUTIONS = {ROOT: ('services', 'storage', 'scripts', 'bench'), ROOT / 'clients' / 'python' / 'src': ('ecommerce',)}
+
+
+def name_of(project):
+    return tomllib.loads((project / 'pyproject.toml').read_text())['project']['name']
 
 
 def commands():
-    """Each command as it is typed: every module run as a program (python -m ...) and every console script."""
-    tracked = subprocess.run(['git', 'ls-files', '*.py'], capture_output=True, text=True, check=True, cwd=ROOT)
-    modules = [ROOT / name for name in tracked.stdout.split()
-               if name.split('/')[0] in ('services', 'storage', 'scripts', 'cli', 'bench')
-               and 'baseline' not in name  # the seed's own stack, which the benchmark starts as its yardstick
-               and (name.endswith('/__main__.py') or "if __name__ == '__main__':" in (ROOT / name).read_text())]
-    names = {'.'.join(path.relative_to(ROOT).with_suffix('').parts).removesuffix('.__main__') for path in modules}
-    scripts = [line.partition('=')[0].strip() for line in SETUP['options.entry_points']['console_scripts'].splitlines()
-               if line.strip()]
-    return sorted([sys.executable, '-m', name] for name in names) + sorted([str(BIN / name)] for name in scripts)
+    """(command as it is typed, the distribution it belongs to): every module run as a program (python -m ...) and
+    every console script, of the server and of the client."""
+    found = []
+    for source, packages in DISTRIBUTIONS.items():
+        project = source if source == ROOT else source.parent
+        tracked = subprocess.run(['git', 'ls-files', '*.py'], capture_output=True, text=True, check=True, cwd=source)
+        modules = [source / name for name in tracked.stdout.split()
+                   if name.split('/')[0] in packages
+                   and 'baseline' not in name  # the seed's own stack, which the benchmark starts as its yardstick
+                   and (name.endswith('/__main__.py') or "if __name__ == '__main__':" in (source / name).read_text())]
+        names = {'.'.join(path.relative_to(source).with_suffix('').parts).removesuffix('.__main__') for path in modules}
+        scripts = tomllib.loads((project / 'pyproject.toml').read_text())['project'].get('scripts', {})
+        found += [([sys.executable, '-m', name], name_of(project)) for name in sorted(names)]
+        found += [([str(BIN / name)], name_of(project)) for name in sorted(scripts)]
+    return found
 
 
 def test_every_command_prints_the_release_it_is():
-    expected = f'{SETUP["metadata"]["name"]} {SETUP["metadata"]["version"]}\n'
     every = commands()
-    assert len(every) >= 14  # the services, the CLI, the developer's tools: a discovery that found none fails
+    assert len(every) >= 13  # the services, the CLI, the developer's tools: a discovery that found none fails
     with futures.ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda command: subprocess.run([*command, '--version'], capture_output=True,
-                                                               text=True, timeout=60, cwd=ROOT), every))
+        answers = list(pool.map(lambda each: subprocess.run([*each[0], '--version'], capture_output=True,
+                                                            text=True, timeout=60, cwd=ROOT), every))
     wrong = [(command[-1], answer.returncode, answer.stdout, answer.stderr[-300:])
-             for command, answer in zip(every, answers, strict=True)
-             if (answer.returncode, answer.stdout) != (0, expected)]
+             for (command, distribution), answer in zip(every, answers, strict=True)
+             if (answer.returncode, answer.stdout) != (0, f'{distribution} {VERSION}\n')]
     assert not wrong, wrong
+    assert {distribution for _command, distribution in every} == {'ecommerce-grpc', 'ecommerce-client'}
 
 
 @pytest.mark.parametrize('command', ['scripts.kubernetes_envoy_config'])

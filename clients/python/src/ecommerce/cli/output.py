@@ -1,12 +1,13 @@
 """What the CLI prints: Rich tables for people, the API's own JSON for programs."""
 import datetime
 
-from ecommerce.orders.v1 import orders_pb2
-from ecommerce.products.v1 import products_pb2
 from google.protobuf import json_format, timestamp_pb2
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
+
+from ecommerce.orders.v1 import orders_pb2
+from ecommerce.products.v1 import products_pb2
 
 Category = products_pb2.Product.Category
 Status = orders_pb2.Order.Status

@@ -6,14 +6,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ecommerce.products.v1 import products_pb2
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.api import REFUSED, CommandFailed
-from cli.options import enum_names
-from cli.output import plural
-from services.settings import MAX_MESSAGE_BYTES
+from ecommerce.cli.api import REFUSED, CommandFailed
+from ecommerce.cli.options import enum_names
+from ecommerce.cli.output import plural
+from ecommerce.defaults import MAX_MESSAGE_BYTES
+from ecommerce.products.v1 import products_pb2
 
 Category = products_pb2.Product.Category
 COLUMNS = ('name', 'description', 'price', 'stock_quantity', 'category')

@@ -1,12 +1,12 @@
 """The services' gRPC API as the CLI uses it: channels with deadlines, paged listings, and what a failed call
 means to an operator (one line and an exit status)."""
 import grpc
-from ecommerce.orders.v1 import orders_pb2_grpc
-from ecommerce.products.v1 import products_pb2_grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from services.settings import MAX_PAGE_SIZE
+from ecommerce.defaults import MAX_PAGE_SIZE
+from ecommerce.orders.v1 import orders_pb2_grpc
+from ecommerce.products.v1 import products_pb2_grpc
 
 # Exit statuses (README "Command line").
 REFUSED = 1  # the service refused the request, or the CSV file is wrong: fix the input

@@ -4,8 +4,8 @@ from typing import Annotated
 
 import typer
 
-from cli import output
-from cli.api import first_items
+from ecommerce.cli import output
+from ecommerce.cli.api import first_items
 
 JsonFlag = Annotated[bool, typer.Option(
     '--json', help="Print the API's JSON (proto field names, every field) instead of a table.")]

@@ -6,15 +6,15 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from cli import orders, products
-from cli.api import USAGE, CommandFailed, Connection
-from cli.options import JsonFlag, Session
-from services import settings
+from ecommerce import defaults
+from ecommerce.cli import orders, products
+from ecommerce.cli.api import USAGE, CommandFailed, Connection
+from ecommerce.cli.options import JsonFlag, Session
 
 
 class OneLineErrors(TyperGroup):
     """Failures end the command with one line on stderr (an import's bad rows, one line each) and an exit status
-    (cli.api), never a traceback nor Click's usage box."""
+    (ecommerce.cli.api), never a traceback nor Click's usage box."""
 
     def main(self, *args, standalone_mode=True, **kwargs):
         try:
@@ -42,7 +42,7 @@ def _fail(lines, status):
 
 def _print_version(asked):
     if asked:
-        print(settings.version())
+        print(defaults.release('ecommerce-client'))
         raise typer.Exit()
 
 
@@ -56,9 +56,9 @@ app.add_typer(orders.app, name='orders')
 @app.callback()
 def connect(ctx: typer.Context,
             products_address: Annotated[str, typer.Option(envvar='PRODUCTS_ADDRESS', help='The Products service.')]
-            = settings.PRODUCTS_ADDRESS,
+            = defaults.PRODUCTS_ADDRESS,
             orders_address: Annotated[str, typer.Option(envvar='ORDERS_ADDRESS', help='The Orders service.')]
-            = settings.ORDERS_ADDRESS,
+            = defaults.ORDERS_ADDRESS,
             timeout: Annotated[float, typer.Option(min=0.1, help='Seconds each call may take (an import: per '
                                                                   '1,000 rows).')] = 10.0,
             token: Annotated[str, typer.Option(envvar='ECOMMERCE_TOKEN', show_default=False,

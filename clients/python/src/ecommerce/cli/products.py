@@ -4,16 +4,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from ecommerce.products.v1 import products_pb2
 from google.protobuf import field_mask_pb2
 from rich.console import Console
 from rich.text import Text
 
-from cli import output, product_csv
-from cli.api import REFUSED, CommandFailed, pages
-from cli.options import All, JsonFlag, Limit, choice, enum_value, json_wanted, show_listing
-from cli.output import plural
-from services.settings import MAX_PAGE_SIZE
+from ecommerce.cli import output, product_csv
+from ecommerce.cli.api import REFUSED, CommandFailed, pages
+from ecommerce.cli.options import All, JsonFlag, Limit, choice, enum_value, json_wanted, show_listing
+from ecommerce.cli.output import plural
+from ecommerce.defaults import MAX_PAGE_SIZE
+from ecommerce.products.v1 import products_pb2
 
 app = typer.Typer(help='The catalogue: list, search, show, create, change, delete, import and export products.',
                   no_args_is_help=True)

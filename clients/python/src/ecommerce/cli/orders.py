@@ -2,10 +2,10 @@
 from typing import Annotated
 
 import typer
-from ecommerce.orders.v1 import orders_pb2
 
-from cli import output
-from cli.options import All, JsonFlag, Limit, choice, enum_value, json_wanted, show_listing
+from ecommerce.cli import output
+from ecommerce.cli.options import All, JsonFlag, Limit, choice, enum_value, json_wanted, show_listing
+from ecommerce.orders.v1 import orders_pb2
 
 app = typer.Typer(help='Orders: list, show, advance their status, cancel.', no_args_is_help=True)
 
