@@ -1,5 +1,5 @@
-"""Generates the client's stubs (messages and gRPC stubs, each with its .pyi types) from the protos; make runs it into the
-checkout, the wheel's build hook into a folder of its own."""
+"""Generates the client's stubs (messages and gRPC stubs, each with its .pyi types) from the protos; make runs it
+into the checkout, the wheel's build hook into a folder of its own."""
 import argparse
 import importlib.resources
 import os
