@@ -46,7 +46,7 @@ def parse_args(argv):
     parser = CommandLine(prog='python -m bench', description=__doc__)
     parser.add_argument('--products', type=int, help='products seeded (default 1,000,000; 200 with --smoke)')
     parser.add_argument('--duration', type=float,
-                        help=f'seconds measured per scenario (default 10, at most {MAX_DURATION}; 1 with --smoke)')
+                        help=f'seconds measured per scenario (default 10, at most {MAX_DURATION}; 0.5 with --smoke)')
     parser.add_argument('--warmup', type=float, help='seconds of warm-up before each (default 1; 0.2 with --smoke)')
     parser.add_argument('--smoke', action='store_true',
                         help=f'tiny and quick, as `make test` runs it: {", ".join([*SMOKE, WATCHERS])}; no baseline, '
@@ -61,7 +61,7 @@ def parse_args(argv):
                         help='the Products flag taking a number of workers, for target 4 (default %(default)s)')
     args = parser.parse_args(argv)
     args.products = args.products or (200 if args.smoke else 1_000_000)
-    args.duration = min(MAX_DURATION, args.duration or (1 if args.smoke else 10))
+    args.duration = min(MAX_DURATION, args.duration or (0.5 if args.smoke else 10))
     args.warmup = args.warmup if args.warmup is not None else (0.2 if args.smoke else 1)
     args.only = args.only or ([*SMOKE, WATCHERS] if args.smoke else [*BY_NAME, WORKERS, WATCHERS])
     return args

@@ -23,6 +23,7 @@ from scripts import tokens
 from scripts.debian import ensure_command
 from scripts.gateway import ADMIN_CONSOLE
 from services import auth
+from tests.conftest import DATABASE_INDEPENDENT
 from tests.e2e.clients import ROOT, RestClient
 from tests.e2e.test_rest import (
     all_pages,
@@ -35,7 +36,8 @@ from tests.e2e.test_rest import (
     unique_tag,
 )
 
-pytestmark = pytest.mark.e2e
+# A browser is a client of the API, which the other suites test on both databases: the SQLite pass only.
+pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
 
 SCREENSHOTS = ROOT / 'build' / 'screenshots' / 'admin-console'
 # How long a change made elsewhere may take to show: Orders' feed polls every 0.2 s, Envoy and the page add little.

@@ -42,8 +42,8 @@ pytestmark = pytest.mark.e2e
 POSTGRES = TEST_DATABASE != 'sqlite'
 CLIENTS = 32  # half over native gRPC, half over REST, all through Envoy
 FAULT_S = 10  # how long a link stays cut or slow
-BEFORE_S = 2  # of storm before the fault
-AFTER_S = 2  # of storm after placements work again
+BEFORE_S = 1  # of storm before the fault
+AFTER_S = 1  # of storm after placements work again
 BACK_WITHIN = 10  # s after the heal, a placement has succeeded again
 SETTLE_TIMEOUT = 30  # s after a fault, for recovery to finish what it left
 GRPC_DEADLINE = 5  # s, each gRPC client's deadline; REST calls have Envoy's route timeout

@@ -25,7 +25,9 @@ PRODUCTS_TIMEOUT = 1.0  # s, Orders' deadline on every call to Products
 ORDERS_SETTINGS = ['--products-timeout', str(PRODUCTS_TIMEOUT), '--recovery-interval', '0.5', '--stale-after', '3']
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE.value[0]
 EMAIL = 'ada@example.com'
-OUTAGE = 12  # s that Products stays down: long enough for gRPC's default reconnection backoff to pass 3 s
+# s that Products stays down: long enough for gRPC's default reconnection backoff (1 s, then x1.6 each attempt) to
+# pass 3 s, which it does after about 5 s
+OUTAGE = 8
 BACK_WITHIN = 2.5  # s after Products is serving again, Orders places orders again
 
 
