@@ -1,5 +1,6 @@
--- What Envoy refuses before a request reaches the transcoder or a service (the first HTTP filter of envoy.yaml).
--- scripts/gateway.py puts QUERY_RULES in front of this file, built from the descriptor set's REST bindings.
+-- What Envoy refuses before a request reaches the transcoder or a service (the HTTP filter of envoy.yaml after the
+-- cors and browser-protocol filters). scripts/gateway.py puts QUERY_RULES in front of this file, built from the
+-- descriptor set's REST bindings, and ALLOWED_ORIGINS, from GATEWAY_CORS_ORIGINS.
 --
 -- 1. Headers that gRPC metadata cannot carry. A REST request's headers become the call's metadata, and native gRPC
 --    passes its own on. gRPC's library refuses some that HTTP allows, answering INTERNAL before any handler runs:
@@ -14,9 +15,16 @@
 -- 2. A query parameter that names a field the path or the body already binds (DELETE /api/products/16?id=15
 --    would delete product 15: the transcoder lets the query win over the path).
 -- 3. CONNECT, which no route serves: it would otherwise hold its connection open unanswered.
+-- 4. A call from a browser page of another origin than those ALLOWED_ORIGINS lists (GATEWAY_CORS_ORIGINS, put in
+--    front of this file too): without CORS headers the browser would not let the page read the answer, but a call
+--    that needs no preflight (a form's POST) would still be served. A page of the gateway's own origin (the admin
+--    console) may call. Refused with 403 / PERMISSION_DENIED, its preflight too (an allowed origin's preflight was
+--    answered by the cors filter before this one; any other OPTIONS goes on to the transcoder, which has no call
+--    for it: 404).
+-- On the way back, a REST create answers 201 with a Location, a delete 204 (envoy_on_response, at the end).
 --
--- REST refusals are 400 with the google.rpc.Status JSON body (envoy.yaml's local_reply_config); native gRPC ones
--- INVALID_ARGUMENT with the same message.
+-- REST refusals are 400 (403 for an origin) with the google.rpc.Status JSON body (envoy.yaml's local_reply_config);
+-- native gRPC ones INVALID_ARGUMENT (PERMISSION_DENIED) with the same message.
 
 local NAME = "^[0-9a-z_.%-]+$"
 local BASE64 = "^[A-Za-z0-9+/]*=?=?$"
@@ -24,15 +32,16 @@ local BASE64 = "^[A-Za-z0-9+/]*=?=?$"
 local TIMEOUT = "^%d%d?%d?%d?%d?%d?%d?%d?[HMSmun]$"
 
 -- How Envoy tells native gRPC from anything else: application/grpc, or application/grpc+proto and the like.
--- Anything else, application/grpc-web included, is transcoded as REST.
+-- Anything else is transcoded as REST. (gRPC-Web and Connect calls are native gRPC by now: envoy.yaml's filters
+-- before this one turned them into it.)
 local function is_native_grpc(content_type)
   return content_type == "application/grpc" or content_type:sub(1, 17) == "application/grpc+"
     or content_type:sub(1, 17) == "application/grpc;"
 end
 
--- A name fit to quote in a message: unusual characters as '?', at most 64 of them.
+-- A name or an origin fit to quote in a message: unusual characters as '?', at most 64 of them.
 local function quoted(text)
-  return (text:sub(1, 64):gsub("[^%w%-_.]", "?"))
+  return (text:sub(1, 64):gsub("[^%w%-_.:/]", "?"))
 end
 
 local function header_problem(name, value, native_grpc)
@@ -104,13 +113,29 @@ local function query_problem(method, path)
   return nil
 end
 
-local function refuse(handle, native_grpc, message)
+local INVALID_ARGUMENT = {http = "400", grpc = "3"}
+local PERMISSION_DENIED = {http = "403", grpc = "7"}
+
+local function refuse(handle, native_grpc, message, status)
+  status = status or INVALID_ARGUMENT
   if native_grpc then
-    handle:respond({[":status"] = "200", ["content-type"] = "application/grpc", ["grpc-status"] = "3",
+    handle:respond({[":status"] = "200", ["content-type"] = "application/grpc", ["grpc-status"] = status.grpc,
                     ["grpc-message"] = message})
   else
-    handle:respond({[":status"] = "400"}, message)
+    handle:respond({[":status"] = status.http}, message)
   end
+end
+
+-- The origin of a page of another site that may not call, or nil.
+local function foreign_origin(headers)
+  local origin = headers:get("origin")
+  if not origin or ALLOWED_ORIGINS[origin] then
+    return nil
+  end
+  if origin == (headers:get(":scheme") or "http") .. "://" .. (headers:get(":authority") or "") then
+    return nil
+  end
+  return origin
 end
 
 function envoy_on_request(handle)
@@ -122,6 +147,12 @@ function envoy_on_request(handle)
     return
   end
   local native_grpc = is_native_grpc(headers:get("content-type") or "")
+  local origin = foreign_origin(headers)
+  if origin then
+    refuse(handle, native_grpc, "calls from pages of " .. quoted(origin) .. " are not allowed here " ..
+           "(GATEWAY_CORS_ORIGINS lists the origins that are)", PERMISSION_DENIED)
+    return
+  end
   for name, value in pairs(headers) do
     local problem = header_problem(name, value, native_grpc)
     if problem then
@@ -135,4 +166,35 @@ function envoy_on_request(handle)
       refuse(handle, false, problem)
     end
   end
+end
+
+-- How a successful REST call answers in HTTP's own terms (scripts/exposure.py, Rpc.rest_answer): its route's metadata
+-- says 201 with the collection the new resource's Location starts with, or 204. Only the transcoder's JSON answers
+-- change: native gRPC, gRPC-Web and Connect answer in their own protocols. The id is the first field of every
+-- resource the API creates, printed as a JSON string (an int64).
+function envoy_on_response(handle)
+  local answer = handle:metadata()
+  local status, location = answer:get("status"), answer:get("location")
+  if not status then
+    return
+  end
+  local headers = handle:headers()
+  local json = (headers:get("content-type") or ""):sub(1, 16) == "application/json"
+  if not json or headers:get(":status") ~= "200" then
+    return
+  end
+  -- body() waits for the whole answer: the headers must be asked for again after it (and the metadata before).
+  local body = handle:body()
+  local id = body:getBytes(0, body:length()):match('^%s*{%s*"id"%s*:%s*"(%d+)"')
+  if status == "204" then
+    body:setBytes("")
+  end
+  headers = handle:headers()
+  if status == "204" then
+    headers:remove("content-type")
+    headers:remove("content-length")
+  elseif id then
+    headers:add("location", location .. id)
+  end
+  headers:replace(":status", status)
 end

@@ -14,6 +14,10 @@ from services.reflection import is_internal
 READ, WATCH, IMPORT, WRITE = 'read', 'watch', 'import', 'write'
 READ_PREFIXES = ('Get', 'List', 'Search')
 WATCH_PREFIX = 'Watch'
+# How a REST call succeeds, in HTTP's own terms (AIP-133, AIP-135): a standard Create by POST answers 201 Created with
+# a Location naming the new resource (the path it was posted to, then its id); a standard Delete by DELETE answers 204
+# No Content; anything else 200 OK with the response message. Native gRPC is unaffected.
+OK, CREATED, NO_CONTENT = 200, 201, 204
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,19 @@ class Binding:
     verb: str
     template: str
     body: str
+
+    def success(self, rpc_name):
+        """The HTTP status a successful REST call of `rpc_name` through this binding answers."""
+        if rpc_name.startswith('Create') and self.verb == 'post':
+            return CREATED
+        if rpc_name.startswith('Delete') and self.verb == 'delete':
+            return NO_CONTENT
+        return OK
+
+    @property
+    def location_prefix(self):
+        """What a 201's Location starts with, the new resource's id after it: the collection the POST went to."""
+        return self.template.rstrip('/') + '/'
 
     @property
     def variables(self):
@@ -49,6 +66,18 @@ class Rpc:
     def cluster(self):
         """The gateway cluster of the service's process: the package's second part (ecommerce.<cluster>.v1)."""
         return self.service.split('.')[1]
+
+    @property
+    def rest_answer(self):
+        """How the gateway answers a successful REST call (envoy/request_checks.lua): {'status': '201', 'location':
+        '/api/products/'}, {'status': '204'}, or None for 200 as the transcoder answers."""
+        for binding in self.bindings:
+            status = binding.success(self.name)
+            if status == CREATED:
+                return {'status': str(status), 'location': binding.location_prefix}
+            if status == NO_CONTENT:
+                return {'status': str(status)}
+        return None
 
     @property
     def route_class(self):

@@ -117,14 +117,21 @@ def route_classes(values):
 
 def rpc_routes(api, values):
     """One route per public RPC, on its gRPC path: the fields of its class in envoy/route_classes.yaml, to its
-    service's cluster."""
+    service's cluster; for the Lua filter, in its metadata, how a successful REST call answers (201, 204)."""
     classes = route_classes(values)
     routes = []
     for rpc in api.public():
         settings = classes[rpc.route_class]
-        routes.append({'match': {'path': rpc.path}, **settings,
-                       'route': {'cluster': rpc.cluster, **settings['route']}})
+        route = {'match': {'path': rpc.path}, **settings, 'route': {'cluster': rpc.cluster, **settings['route']}}
+        if rpc.rest_answer:
+            shared = route.get('metadata', {}).get('filter_metadata', {})  # the class's, left as it is
+            route['metadata'] = {'filter_metadata': {**shared, LUA_FILTER: rpc.rest_answer}}
+        routes.append(route)
     return routes
+
+
+# The Lua filter reads its route's metadata under its own name (envoy.yaml's http_filters).
+LUA_FILTER = 'envoy.filters.http.lua'
 
 
 def query_rules(api):
@@ -163,10 +170,27 @@ def lua_value(value):
     return '{' + ', '.join(lua_value(item) for item in value) + '}'
 
 
-def request_checks(api):
-    """The Lua filter's source: envoy/request_checks.lua with the query rules of this descriptor set before it."""
+def request_checks(api, allowed_origins=()):
+    """The Lua filter's source: envoy/request_checks.lua with the query rules of this descriptor set and the origins
+    whose pages may call the API before it."""
     rules = ',\n'.join('  ' + lua_value(rule) for rule in query_rules(api))
-    return f'local QUERY_RULES = {{\n{rules}\n}}\n\n' + REQUEST_CHECKS.read_text()
+    return (f'local QUERY_RULES = {{\n{rules}\n}}\n'
+            f'local ALLOWED_ORIGINS = {lua_value({origin: True for origin in allowed_origins})}\n\n'
+            + REQUEST_CHECKS.read_text())
+
+
+ORIGIN = re.compile(r'https?://[^\s/:?#@]+(:[0-9]{1,5})?')
+
+
+def checked_origins(origins):
+    """The origins whose browser pages may call the API, as a browser sends them (`Origin`): scheme://host[:port],
+    lower case, no path and no slash at the end; ValueError naming one that is not."""
+    origins = [origin.strip() for origin in ([origins] if isinstance(origins, str) else origins)]
+    for origin in origins:
+        if not ORIGIN.fullmatch(origin) or origin != origin.lower():
+            raise ValueError(f'CORS origin {origin!r}: expected scheme://host or scheme://host:port in lower case, '
+                             f'such as http://localhost:3000, with no path and no slash at the end')
+    return origins
 
 
 # How envoy.yaml's gateway_health listener hands a health Check's service name from its Lua filter to its routes and
@@ -254,15 +278,16 @@ def positive(name, value):
 
 def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(), admin_files=ADMIN_CONSOLE, *,
                   writes_per_second=WRITES_PER_SECOND, write_burst=WRITE_BURST, public_admin=False, otlp_address=None,
-                  api=None):
+                  cors_origins=(), api=None):
     """Envoy's YAML for these host:port addresses and this descriptor set (made absolute); `products` and
     `orders` may each name several replicas, which Envoy balances across and health-checks. `tls` (GatewayTls)
     turns on TLS on the listener and towards the services; ValueError for flags that do not go together.
     `admin_files` is where Envoy finds the admin console's files: this checkout's, or their path in a container
     image. The OpenAPI document it serves is the one beside the descriptor set. With `otlp_address` (host:port of an
-    OTLP/gRPC collector), Envoy traces every request (tracing()). The routes and request checks are those of `api`
-    (a scripts.exposure.Api), by default the descriptor set's: give it where `descriptor` is a path on another
-    machine (a container image's).
+    OTLP/gRPC collector), Envoy traces every request (tracing()). Browser pages of the `cors_origins`
+    (scheme://host[:port] each) may call the API; those of other origins may not (checked_origins()). The routes
+    and request checks are those of `api` (a scripts.exposure.Api), by default the descriptor set's: give it where
+    `descriptor` is a path on another machine (a container image's).
 
     The admin interface can stop Envoy and change its settings, and asks for no password: ValueError for an
     `admin` address other machines can reach, unless `public_admin`."""
@@ -282,6 +307,7 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
               'products_endpoints': endpoints(products), 'orders_endpoints': endpoints(orders),
               'listener_tls': tls.listener_socket(), 'upstream_tls': tls.upstream_socket(),
               **dict(zip(('tracing', 'otlp_collector'), tracing(otlp_address), strict=True)),
+              'cors_origins': json.dumps([{'exact': origin} for origin in checked_origins(cors_origins)]),
               'openapi_document': quoted_path(pathlib.Path(descriptor).with_name(OPENAPI_DOCUMENT)),
               **{'admin_' + file.name.replace('.', '_'): quoted_path(pathlib.Path(admin_files) / file.name)
                  for file in ADMIN_CONSOLE.iterdir()}}
@@ -292,7 +318,7 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
     values['transcoded_services'] = json.dumps(api.public_services())
     values.update(gateway_grpc(api))
     blocks = {'rpc_routes': '\n'.join('- ' + json.dumps(route) for route in rpc_routes(api, values)),
-              'request_checks': request_checks(api)}
+              'request_checks': request_checks(api, checked_origins(cors_origins))}
     template = OPTIONAL_LINE.sub(lambda line: line[0] if values[line[1]] else '', TEMPLATE.read_text())
     # The blocks go in after the substitution: `$` in them (Lua's patterns) is not a placeholder.
     config = string.Template(template).substitute(values, **{name: f'${name}' for name in blocks})
@@ -331,6 +357,10 @@ def command_line(environ):
     parser.add_argument('--admin-files', default=ADMIN_CONSOLE, type=pathlib.Path,
                         help="where Envoy reads the admin console's files, e.g. their path in a container image "
                              '(default %(default)s)')
+    parser.add_argument('--cors-origins', default=environ.get('GATEWAY_CORS_ORIGINS', ''),
+                        type=lambda text: [origin for origin in text.split(',') if origin.strip()],
+                        help='origins whose browser pages may call the API, separated by commas, such as '
+                             'http://localhost:3000 (env GATEWAY_CORS_ORIGINS; default: none)')
     parser.add_argument('--otlp-address', default=environ.get('GATEWAY_OTLP_ADDRESS'),
                         help='trace every request and export the spans over OTLP/gRPC to the collector at this '
                              'host:port (env GATEWAY_OTLP_ADDRESS; default: no tracing)')
@@ -345,7 +375,7 @@ def write_configuration(parser, args):
         config = render_config(args.descriptor, args.listen, args.admin, args.products, args.orders, tls,
                                args.admin_files, writes_per_second=args.writes_per_second,
                                write_burst=args.write_burst, public_admin=args.public_admin,
-                               otlp_address=args.otlp_address)
+                               otlp_address=args.otlp_address, cors_origins=args.cors_origins)
     except ValueError as error:
         parser.error(str(error))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ import textwrap
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
+from scripts.exposure import CREATED, NO_CONTENT, Binding
 from services import auth
 from services.settings import CommandLine
 
@@ -266,7 +267,9 @@ class OpenApiBuilder:
         if binding.body:
             operation['requestBody'] = {'required': False, 'content': {'application/json': {
                 'schema': self.body_schema(request_type, binding.body, variables)}}}
-        operation['responses'] = self.responses(method, comment, verb, bool(binding.body), bool(variables), access)
+        success = Binding(verb, template, binding.body)
+        operation['responses'] = self.responses(method, comment, verb, bool(binding.body), bool(variables), access,
+                                                success.success(method.name), success.location_prefix)
         return path, verb, operation
 
     def body_schema(self, request_type, body, variables):
@@ -275,11 +278,19 @@ class OpenApiBuilder:
             return self.message_schema(request_type, REQUEST, leave_out=set(variables))
         return self.field_schema(self.field_path(request_type, body)[-1], REQUEST)
 
-    def responses(self, method, comment, verb, has_body, has_path_variables, access):
-        """The answer, and the google.rpc.Status of each HTTP status the call can answer: the codes the RPC's
-        comment names, those the gateway answers on its own, and the refusals of tokens (`access`, who may call)."""
+    def responses(self, method, comment, verb, has_body, has_path_variables, access, status, location_prefix):
+        """The answer (`status`: 200, 201 with a Location starting with `location_prefix`, or 204), and the
+        google.rpc.Status of each HTTP status the call can answer: the codes the RPC's comment names, those the gateway
+        answers on its own, and the refusals of tokens (`access`, who may call)."""
         result = self.message_ref(method.output_type, RESPONSE)
         success = {'description': 'OK', 'content': {'application/json': {'schema': result}}}
+        if status == CREATED:
+            success['description'] = 'Created: the new resource, at the path its Location header names'
+            success['headers'] = {'Location': {
+                'description': f"The new resource's path: {location_prefix} and its id", 'required': True,
+                'schema': {'type': 'string', 'format': 'uri-reference'}}}
+        elif status == NO_CONTENT:
+            success = {'description': 'No Content: done, with nothing to answer'}
         if method.server_streaming:
             # Envoy's transcoder labels the stream application/json (stream_newline_delimited, envoy.yaml); OpenAPI
             # 3.1 has no way to say "a sequence of these", so the schema is that of each line.
@@ -299,8 +310,8 @@ class OpenApiBuilder:
         if access.roles != auth.EVERYONE.roles:
             errors.setdefault(403, []).append(NOT_ALLOWED)
         error = {'application/json': {'schema': {'$ref': STATUS}}}
-        return {'200': success, **{str(status): {'description': '; '.join(reasons), 'content': error}
-                                   for status, reasons in sorted(errors.items())}}
+        return {str(status): success, **{str(code): {'description': '; '.join(reasons), 'content': error}
+                                         for code, reasons in sorted(errors.items())}}
 
     def document(self, title):
         paths, tags = {}, []

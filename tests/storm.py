@@ -61,12 +61,12 @@ class RestShop:
         self._client = client
         self.deadline = deadline
 
-    def _call(self, method, path, body):
+    def _call(self, method, path, body, success=200):
         try:
             reply = self._client.call(method, path, body)
         except (OSError, http.client.HTTPException) as error:
             raise Refused('NO_ANSWER', repr(error)) from None
-        if reply.status == 200:
+        if reply.status == success:
             return reply.body
         code = STATUS_NAMES.get(reply.body.get('code')) if isinstance(reply.body, dict) else None
         if code is None or HTTP_STATUS.get(code) != reply.status:
@@ -75,7 +75,7 @@ class RestShop:
 
     def place(self, items):
         request = json_format.MessageToDict(order_request(items), preserving_proto_field_name=True)
-        order = self._call('POST', '/api/orders', request)
+        order = self._call('POST', '/api/orders', request, success=201)
         return int(order['id']), [(int(item['product_id']), item['quantity']) for item in order['items']]
 
     def cancel(self, order_id):

@@ -81,7 +81,7 @@ class RestShopper:
 
     @staticmethod
     def _succeeded(reply):
-        if reply.status == 200:
+        if reply.status in (200, 201):  # 201 for a placement
             return True
         assert (reply.status, reply.body['code']) == (400, FAILED_PRECONDITION), reply
         return False

@@ -40,7 +40,7 @@ from bench.processes import start_envoy
 from services.settings import split_address
 from tests.conftest import DATABASE_INDEPENDENT, new_product
 from tests.e2e.clients import DESCRIPTOR, RestClient
-from tests.raw_http import grpc_call, http1_exchange, http1_request, read_until_closed
+from tests.raw_http import grpc_call, grpc_frame, http1_exchange, http1_request, read_until_closed
 
 pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
 
@@ -561,24 +561,29 @@ CALLS_AFTER_THE_HOSTILE_ONES = 200
 FAILURES_TO_STOP_AT = 50
 
 
+# Protocols over HTTP/1.1 and the content type each sends; native gRPC goes over HTTP/2.
+REST, GRPC_WEB, CONNECT, NATIVE = 'application/json', 'application/grpc-web+proto', 'application/proto', ''
+
+
 @dataclass(frozen=True)
 class Hostile:
-    """A request carrying one header gRPC cannot take: over REST (HTTP/1.1, with this content type) or native gRPC."""
+    """A request carrying one header gRPC cannot take: REST, gRPC-Web, Connect (all HTTP/1.1) or native gRPC."""
     header: str
     value: str
-    content_type: str = ''  # REST only; '' for a native gRPC call
+    protocol: str = NATIVE
 
     def __str__(self):
-        kind = f'REST ({self.content_type})' if self.content_type else 'native gRPC'
-        return f'{kind} {self.header}: {self.value}'
+        return f'{self.protocol or "native gRPC"} {self.header}: {self.value}'
 
 
 HOSTILE = [
-    Hostile('grpc-timeout', 'garbage', 'application/grpc-web'),
-    Hostile('x-a-bin', '!!!', 'application/json'),
-    Hostile('x-a-bin', '!!!', 'application/grpc-web'),
-    Hostile('x^y', '1', 'application/json'),
-    Hostile('x^y', '1', 'application/grpc-web'),
+    Hostile('grpc-timeout', 'garbage', GRPC_WEB),
+    Hostile('grpc-timeout', 'garbage', CONNECT),
+    Hostile('x-a-bin', '!!!', REST),
+    Hostile('x-a-bin', '!!!', GRPC_WEB),
+    Hostile('x^y', '1', REST),
+    Hostile('x^y', '1', GRPC_WEB),
+    Hostile('x^y', '1', CONNECT),
     Hostile('grpc-timeout', 'garbage'),
     Hostile('grpc-timeout', '99999999999S'),
     Hostile('x-a-bin', '!!!'),
@@ -591,19 +596,38 @@ HOSTILE = [
 def wrong_refusal(gateway, hostile, product_id):
     """Send one hostile request (a GetProduct); return what was wrong with its answer, or None if it was refused as it
     must be: 400 with a JSON INVALID_ARGUMENT naming the header (REST), grpc-status INVALID_ARGUMENT naming it
-    (native gRPC)."""
-    if not hostile.content_type:
-        answer = grpc_call(gateway, 'ecommerce.products.v1.ProductService/GetProduct',
-                           products_pb2.GetProductRequest(id=product_id), [(hostile.header, hostile.value)])
+    (native gRPC, gRPC-Web), Connect's invalid_argument error naming it."""
+    request = products_pb2.GetProductRequest(id=product_id)
+    if hostile.protocol in (GRPC_WEB, CONNECT):
+        body = grpc_frame(request) if hostile.protocol == GRPC_WEB else request.SerializeToString()
+        try:
+            headers = [('content-type', hostile.protocol), (hostile.header, hostile.value),
+                       *([('connect-protocol-version', '1')] if hostile.protocol == CONNECT else [])]
+            reply = http1_exchange(gateway, http1_request(
+                'POST', '/ecommerce.products.v1.ProductService/GetProduct', headers, body))
+        except OSError as error:
+            return repr(error)
+        if hostile.protocol == GRPC_WEB:
+            status, message = (reply.status, reply.headers.get('grpc-status')), reply.headers.get('grpc-message', '')
+            refused = status == (200, str(INVALID_ARGUMENT))
+        else:
+            error = reply.body if isinstance(reply.body, dict) else {}
+            refused, message = (reply.status, error.get('code')) == (400, 'invalid_argument'), error.get('message', '')
+        if refused and names(message, hostile.header):
+            return None
+        return f'HTTP {reply.status} {reply.headers} {reply.text[:120]}'
+    if hostile.protocol == NATIVE:
+        answer = grpc_call(gateway, 'ecommerce.products.v1.ProductService/GetProduct', request,
+                           [(hostile.header, hostile.value)])
         if (answer.http_status, answer.grpc_status) == (200, INVALID_ARGUMENT) and names(answer.grpc_message,
                                                                                           hostile.header):
             return None
         return (f'HTTP {answer.http_status} grpc-status {answer.grpc_status} {answer.grpc_message[:120]}'
                 + (f' (stream reset: {answer.reset})' if answer.reset else ''))
-    request = http1_request('GET', f'/api/products/{product_id}',
-                            [('content-type', hostile.content_type), (hostile.header, hostile.value)])
+    raw = http1_request('GET', f'/api/products/{product_id}',
+                        [('content-type', hostile.protocol), (hostile.header, hostile.value)])
     try:
-        reply = http1_exchange(gateway, request)
+        reply = http1_exchange(gateway, raw)
     except OSError as error:
         return repr(error)
     status = reply.body if isinstance(reply.body, dict) else {}

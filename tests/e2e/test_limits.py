@@ -63,11 +63,11 @@ def test_a_burst_of_writes_is_refused_past_the_limit_and_refused_writes_create_n
     tag = 'T' + uuid.uuid4().hex[:10]
     replies = burst_of_creates(api, tag)
     statuses = [reply.status for reply in replies.values()]
-    accepted = {name for name, reply in replies.items() if reply.status == 200}
-    assert set(statuses) == {200, 429}, statuses
+    accepted = {name for name, reply in replies.items() if reply.status == 201}
+    assert set(statuses) == {201, 429}, statuses
     assert WRITE_BURST <= len(accepted) <= WRITE_BURST + WRITES_PER_SECOND, statuses
     # The burst is served first: once refused, the rest of a back-to-back run is refused too (bar one refill).
-    assert statuses[:WRITE_BURST] == [200] * WRITE_BURST
+    assert statuses[:WRITE_BURST] == [201] * WRITE_BURST
     for reply in replies.values():
         if reply.status == 429:
             assert reply.body == REFUSED
@@ -84,7 +84,7 @@ def test_writes_pass_again_once_the_bucket_refills(limited_system):
     assert api.post('/api/products', product_body('refused')).status == 429
     time.sleep(1.2)  # one refill (every second) at least
     reply = api.post('/api/products', product_body('after the refill'))
-    assert reply.status == 200, reply
+    assert reply.status == 201, reply
     assert 'server' not in reply.headers
 
 
@@ -105,7 +105,7 @@ def test_each_client_address_has_its_own_bucket_whatever_x_forwarded_for_says(li
     exhaust(busy)
     spoofed = busy.call('POST', '/api/products', product_body('spoofed'), headers={'x-forwarded-for': '10.9.8.7'})
     assert spoofed.status == 429, spoofed
-    assert other.post('/api/products', product_body('another client')).status == 200
+    assert other.post('/api/products', product_body('another client')).status == 201
 
 
 def test_native_grpc_orders_over_the_limit_get_resource_exhausted_and_take_no_stock(limited_system):

@@ -51,11 +51,11 @@ def test_one_request_id_finds_an_order_in_envoys_log_and_both_services_logs(syst
     reply = api.post('/api/orders', {'customer_name': 'Ada', 'customer_email': email, 'shipping_address': 'x',
                                      'items': [{'product_id': product['id'], 'quantity': 1}]},
                      headers={'x-request-id': request_id})
-    assert reply.status == 200, reply
+    assert reply.status == 201, reply
 
     [access] = lines_with(system.processes['envoy'], request_id)
     assert (access['method'], access['rpc'], access['status']) == (
-        'POST', '/ecommerce.orders.v1.OrderService/CreateOrder', 200)
+        'POST', '/ecommerce.orders.v1.OrderService/CreateOrder', 201)
     [orders_call] = lines_with(system.processes['orders'], request_id)
     assert {key: orders_call[key] for key in ('service', 'message', 'method', 'code')} == {
         'service': 'orders', 'message': 'rpc', 'method': '/ecommerce.orders.v1.OrderService/CreateOrder',

@@ -72,7 +72,7 @@ def test_a_known_workload_moves_each_counter_by_exactly_what_it_did(system):
     order = {'customer_name': 'Ada', 'customer_email': 'ada@example.com', 'shipping_address': 'x'}
     placed = [api.post('/api/orders', {**order, 'items': [{'product_id': product['id'], 'quantity': quantity}]})
               for quantity in (2, 3, 1)]
-    assert [reply.status for reply in placed] == [200, 200, 200]
+    assert [reply.status for reply in placed] == [201, 201, 201]
     refused = api.post('/api/orders', {**order, 'items': [{'product_id': product['id'], 'quantity': 50}]})
     assert refused.status == 400  # FAILED_PRECONDITION: 4 left
     assert api.post(f'/api/orders/{placed[0].body["id"]}/cancel').status == 200  # 2 units back

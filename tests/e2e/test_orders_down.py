@@ -16,11 +16,11 @@ UNAVAILABLE = 14
 def test_orders_routes_are_503_while_product_routes_still_work(system):
     api = RestClient(system.gateway)
     product = api.post('/api/products', {'name': 'Lamp', 'price': '30.00', 'stock_quantity': 5, 'category': 'home'})
-    assert product.status == 200, product
+    assert product.status == 201, product
     product_id = product.body['id']
     order = api.post('/api/orders', {'customer_name': 'Ada', 'customer_email': 'ada@example.com',
                                      'shipping_address': 'Row', 'items': [{'product_id': product_id, 'quantity': 2}]})
-    assert order.status == 200, order
+    assert order.status == 201, order
 
     orders_process = system.processes['orders']
     assert orders_process.stop() == 0

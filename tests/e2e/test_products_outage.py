@@ -118,7 +118,7 @@ def test_products_down_then_back_orders_answers_quickly_reads_work_and_recovers_
                     break
                 assert time.monotonic() - started < BACK_WITHIN, f'Orders did not reach Products in time: {by_rest}'
                 time.sleep(0.05)
-            assert by_rest.status == 200, by_rest
+            assert by_rest.status == 201, by_rest
             assert [(item.product_id, item.quantity) for item in again.items] == [(product.id, 2)]
             assert by_rest.body['items'][0]['quantity'] == 2
 

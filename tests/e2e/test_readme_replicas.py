@@ -92,11 +92,11 @@ def shop_until_every_replica_served(replicas):
     api = RestClient(GATEWAY_ADDRESS)
     product = api.call('POST', '/api/products', {'name': 'Lamp', 'price': '12.50', 'stock_quantity': 7,
                                                  'category': 'home'})
-    assert product.status == 200, product
+    assert product.status == 201, product
     order = api.call('POST', '/api/orders', {
         'customer_name': 'Ada', 'customer_email': 'ada@example.com', 'shipping_address': '1 Analytical Way',
         'items': [{'product_id': product.body['id'], 'quantity': 1}]})
-    assert order.status == 200, order
+    assert order.status == 201, order
     deadline = time.monotonic() + READS_WITHIN
     while True:
         for path in (f'/api/products/{product.body["id"]}', f'/api/orders/{order.body["id"]}'):

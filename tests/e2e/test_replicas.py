@@ -77,13 +77,13 @@ def test_losing_a_replica_of_each_service_under_load_loses_no_read_and_no_stock(
     for index in range(4):
         reply = api.post('/api/products', {'name': f'Replicated {index}', 'price': '5.00', 'stock_quantity': 5000,
                                            'category': 'toys'})
-        assert reply.status == 200, reply
+        assert reply.status == 201, reply
         initial[int(reply.body['id'])] = 5000
     product_ids = list(initial)
     first_order = api.post('/api/orders', {'customer_name': 'Ada', 'customer_email': 'ada@example.com',
                                            'shipping_address': 'x', 'items': [{'product_id': product_ids[0],
                                                                                'quantity': 1}]})
-    assert first_order.status == 200, first_order
+    assert first_order.status == 201, first_order
     order_id = first_order.body['id']
 
     stop = threading.Event()
@@ -127,7 +127,7 @@ def test_losing_a_replica_of_each_service_under_load_loses_no_read_and_no_stock(
                     reply = api.post('/api/orders', body)
                 except OSError:
                     reply = None
-                if reply is not None and reply.status == 200:
+                if reply is not None and reply.status == 201:
                     with lock:
                         placed.append(reply.body['id'])
                         tries[attempt] += 1

@@ -46,7 +46,7 @@ def url(path, slash='', query=''):
 def create_product(api, **fields):
     body = {'name': f'Product {unique_tag()}', 'price': '9.99', 'stock_quantity': 10, 'category': 'other', **fields}
     reply = api.post('/api/products', body)
-    assert reply.status == 200, reply
+    assert reply.status == 201, reply
     return reply.body
 
 
@@ -63,7 +63,7 @@ def stock(api, product_id):
 def place_order(api, items, **customer):
     """items: (product_id, quantity) pairs; customer: order_body's email, name or address."""
     reply = api.post('/api/orders', order_body(items, **customer))
-    assert reply.status == 200, reply
+    assert reply.status == 201, reply
     return reply.body
 
 
@@ -134,14 +134,15 @@ def error_info(reply):
 # --- products ------------------------------------------------------------------------------------
 
 @SLASHES
-def test_create_product_answers_200_with_the_stored_product(api, slash):
+def test_create_product_answers_201_with_the_stored_product_and_its_location(api, slash):
     before = total_size(api, '/api/products')
     reply = api.post(url('/api/products', slash), {'name': 'Desk', 'description': 'oak, 120 cm', 'price': '199.00',
                                                    'stock_quantity': 3, 'category': 'home'})
-    # The transcoder maps every OK to 200: there is no 201 Created through Envoy.
-    assert reply.status == 200, reply
+    assert reply.status == 201, reply
     created = reply.body
     assert created['id'].isdigit() and int(created['id']) > 0  # int64 prints as a JSON string
+    assert reply.headers['location'] == f'/api/products/{created["id"]}'
+    assert api.get(reply.headers['location']).body == created
     assert {key: created[key] for key in PRODUCT_FIELDS - {'id', 'created_at', 'updated_at'}} == {
         'name': 'Desk', 'description': 'oak, 120 cm', 'price': '199.00', 'stock_quantity': 3, 'category': 'HOME'}
     assert created['created_at'].endswith('Z') and created['updated_at'].endswith('Z')
@@ -151,7 +152,7 @@ def test_create_product_answers_200_with_the_stored_product(api, slash):
 
 def test_json_uses_proto_names_prints_zero_values_and_decimal_strings(api):
     reply = api.post('/api/products', {'name': 'Bare', 'price': '19.99', 'category': 'electronics'})
-    assert reply.status == 200, reply
+    assert reply.status == 201, reply
     assert reply.headers['content-type'].startswith('application/json')
     assert set(reply.body) == PRODUCT_FIELDS  # snake_case, and nothing left out
     assert reply.body['stock_quantity'] == 0 and reply.body['description'] == ''
@@ -392,8 +393,8 @@ def test_delete_product_then_get_is_404(api, slash):
     created = create_product(api)
     before = total_size(api, '/api/products')
     reply = api.delete(url(f'/api/products/{created["id"]}', slash))
-    assert reply.status == 200, reply
-    assert reply.body == {}
+    assert (reply.status, reply.text) == (204, ''), reply
+    assert 'content-type' not in reply.headers
     assert_error(api.get(f'/api/products/{created["id"]}'), 404, NOT_FOUND, f'product {created["id"]} not found',
                  reason='PRODUCT_NOT_FOUND')
     assert total_size(api, '/api/products') == before - 1
@@ -410,8 +411,9 @@ def test_create_order_computes_totals_snapshots_products_and_takes_stock(api, sl
     tag = unique_tag()
     reply = api.post(url('/api/orders', slash), order_body([(pen['id'], 3), (ink['id'], 3)],
                                                            email=f'Ada.{tag}@Example.COM'))
-    assert reply.status == 200, reply
+    assert reply.status == 201, reply
     order = reply.body
+    assert reply.headers['location'] == f'/api/orders/{order["id"]}'
     assert set(order) == ORDER_FIELDS and all(set(item) == ITEM_FIELDS for item in order['items'])
     assert order['id'].isdigit()
     assert (order['customer_name'], order['customer_email'], order['shipping_address'], order['status']) == (
@@ -430,7 +432,7 @@ def test_a_retried_post_with_its_request_id_returns_the_same_order_once(api):
     body = {**order_body([(product['id'], 2)]), 'request_id': str(uuid.uuid4())}
     first = api.post('/api/orders', body)
     again = api.post('/api/orders', body)
-    assert (first.status, again.status) == (200, 200), (first, again)
+    assert (first.status, again.status) == (201, 201), (first, again)
     assert again.body == first.body
     assert stock(api, product['id']) == 3
     other = api.post('/api/orders', {**body, 'items': [{'product_id': product['id'], 'quantity': 1}]})
@@ -445,7 +447,7 @@ def test_an_order_keeps_the_name_and_price_of_its_products_after_they_change(api
     order = place_order(api, [(kept['id'], 1), (gone['id'], 2)])
     assert api.put(f'/api/products/{kept["id"]}', {'name': 'Big Globe', 'price': '99.00', 'category': 'other'}
                    ).status == 200
-    assert api.delete(f'/api/products/{gone["id"]}').status == 200
+    assert api.delete(f'/api/products/{gone["id"]}').status == 204
     assert get_order(api, order['id']) == order
     assert order['total_amount'] == '70.00'
 
@@ -563,7 +565,7 @@ def test_cancelling_an_order_whose_product_was_deleted_gives_back_the_rest(api):
     kept = create_product(api, stock_quantity=5)
     gone = create_product(api, stock_quantity=5)
     order = place_order(api, [(kept['id'], 2), (gone['id'], 1)])
-    assert api.delete(f'/api/products/{gone["id"]}').status == 200
+    assert api.delete(f'/api/products/{gone["id"]}').status == 204
     reply = api.post(f'/api/orders/{order["id"]}/cancel')
     assert reply.status == 200, reply
     assert reply.body['status'] == 'CANCELLED' and reply.body['items'] == order['items']
@@ -707,7 +709,7 @@ def test_create_order_with_bad_customer_fields_is_refused_and_takes_nothing(api,
 def test_order_for_an_unknown_product_names_the_item_and_takes_nothing(api):
     known = create_product(api, stock_quantity=5)
     unknown = create_product(api)['id']
-    assert api.delete(f'/api/products/{unknown}').status == 200
+    assert api.delete(f'/api/products/{unknown}').status == 204
     before = total_size(api, '/api/orders')
     reply = api.post('/api/orders', order_body([(unknown, 1), (known['id'], 2)]))
     assert_error(reply, 400, INVALID_ARGUMENT, f'items[0].product_id: product {unknown} does not exist',
@@ -743,7 +745,7 @@ UNKNOWN_ORDER = 9_000_000_000_000  # int64, far beyond any id this test run make
 @pytest.fixture
 def deleted_product_id(api):
     product_id = create_product(api)['id']
-    assert api.delete(f'/api/products/{product_id}').status == 200
+    assert api.delete(f'/api/products/{product_id}').status == 204
     return product_id
 
 

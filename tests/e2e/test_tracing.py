@@ -92,7 +92,7 @@ def test_a_rest_create_order_is_one_trace_from_envoy_through_orders_to_products(
     reply = api.post('/api/orders', {'customer_name': 'Ada', 'customer_email': 'ada@example.com',
                                      'shipping_address': 'x', 'items': [{'product_id': product['id'], 'quantity': 1}]},
                      headers={'traceparent': f'00-{trace_id}-{client_span}-01', 'x-request-id': request_id})
-    assert reply.status == 200, reply
+    assert reply.status == 201, reply
 
     spans = collector.trace(bytes.fromhex(trace_id), expected=4)
     [gateway] = spans[next(key for key in spans if key[0] == 'envoy')]

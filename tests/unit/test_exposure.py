@@ -2,6 +2,7 @@
 rendered configuration (class, cluster, rate limit, or none for an internal service), its REST verbs, its kind
 (unary or stream) and its row in the access table. A method added to a proto fails here until all of them agree;
 the last tests add such methods to a copy of the descriptor set and check that they are caught."""
+import json
 import re
 
 import pytest
@@ -11,7 +12,7 @@ from google.protobuf import descriptor_pb2
 
 from bench.processes import DESCRIPTOR
 from scripts import exposure
-from scripts.gateway import render_config, route_classes
+from scripts.gateway import LUA_FILTER, render_config, route_classes
 from services import auth
 from services.settings import IMPORT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS
 
@@ -180,3 +181,25 @@ def test_a_new_public_method_is_routed_by_its_class(tmp_path, access_row):
     route = route_for(rendered_routes(changed), '/ecommerce.orders.v1.OrderService/ListReturns')
     assert route['route']['cluster'] == 'orders' and 'metadata' not in route
     assert 'unavailable' in route['route']['retry_policy']['retry_on']
+
+
+def test_creates_answer_201_with_their_location_and_deletes_204_over_rest():
+    answers = {rpc.name: rpc.rest_answer for rpc in exposure.read_api(DESCRIPTOR).public()}
+    assert answers['CreateProduct'] == {'status': '201', 'location': '/api/products/'}
+    assert answers['CreateOrder'] == {'status': '201', 'location': '/api/orders/'}
+    assert answers['DeleteProduct'] == {'status': '204'}
+    assert answers['CancelOrder'] is answers['UpdateProduct'] is answers['GetProduct'] is None
+
+
+def test_each_rest_answer_is_the_one_its_route_gives_and_the_openapi_document_states():
+    api = exposure.read_api(DESCRIPTOR)
+    routes = rendered_routes(DESCRIPTOR)
+    document = json.loads(DESCRIPTOR.with_name('openapi.json').read_text())
+    for rpc in api.public():
+        assert route_for(routes, rpc.path).get('metadata', {}).get('filter_metadata', {}).get(LUA_FILTER) == \
+            rpc.rest_answer, rpc.name
+        for binding in rpc.bindings:
+            path = re.sub(r'{(?:[^}=.]+\.)*([^}=.]+)(=[^}]*)?}', r'{\1}', binding.template)  # as OpenAPI writes it
+            operation = document['paths'][path][binding.verb]
+            assert [code for code in operation['responses'] if code.startswith('2')] == [
+                str(binding.success(rpc.name))], (rpc.name, binding)

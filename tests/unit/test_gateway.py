@@ -1,4 +1,5 @@
 """Envoy's configuration as scripts.gateway renders it: what it refuses to render, and tracing when asked for."""
+import re
 import subprocess
 import sys
 
@@ -68,3 +69,31 @@ def test_with_a_collector_envoy_traces_to_it_in_a_configuration_the_real_binary_
 def test_a_collector_address_without_a_port_is_refused():
     with pytest.raises(ValueError, match='expected host:port'):
         render_config(DESCRIPTOR, '127.0.0.1:8080', '127.0.0.1:9901', *SERVICES, otlp_address='collector.example')
+
+
+def cors_policy(config):
+    (host,) = [host for listener in yaml.safe_load(config)['static_resources']['listeners']
+               if listener['name'] == 'gateway'
+               for host in listener['filter_chains'][0]['filters'][0]['typed_config']['route_config']['virtual_hosts']]
+    return host['typed_per_filter_config']['envoy.filters.http.cors']
+
+
+def test_by_default_no_other_origin_may_call():
+    config = render_config(DESCRIPTOR, '127.0.0.1:8080', '127.0.0.1:9901', *SERVICES)
+    assert cors_policy(config)['allow_origin_string_match'] == []
+    assert 'local ALLOWED_ORIGINS = {}\n' in config
+
+
+def test_the_origins_allowed_are_those_given_exactly():
+    config = render_config(DESCRIPTOR, '127.0.0.1:8080', '127.0.0.1:9901', *SERVICES,
+                           cors_origins=['http://localhost:3000', 'https://shop.example.com'])
+    assert cors_policy(config)['allow_origin_string_match'] == [
+        {'exact': 'http://localhost:3000'}, {'exact': 'https://shop.example.com'}]
+    assert 'local ALLOWED_ORIGINS = {["http://localhost:3000"] = true, ["https://shop.example.com"] = true}' in config
+
+
+@pytest.mark.parametrize('origin', ['*', 'localhost:3000', 'http://localhost:3000/', 'https://shop.example.com/app',
+                                    'HTTP://SHOP.EXAMPLE.COM', 'ftp://shop.example.com', 'http://shop example.com'])
+def test_an_origin_no_browser_sends_is_refused_naming_it(origin):
+    with pytest.raises(ValueError, match=f"CORS origin '{re.escape(origin)}': expected scheme://host"):
+        render_config(DESCRIPTOR, '127.0.0.1:8080', '127.0.0.1:9901', *SERVICES, cors_origins=[origin])

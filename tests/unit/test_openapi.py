@@ -126,7 +126,8 @@ def test_responses_require_every_field_without_presence(document):
 def test_each_call_lists_the_statuses_its_comment_names_and_those_envoy_answers(document):
     by_id = operations(document)
     create_order = by_id['CreateOrder']['responses']
-    assert set(create_order) == {'200', '400', '401', '403', '413', '429', '503', '504'}
+    assert set(create_order) == {'201', '400', '401', '403', '413', '429', '503', '504'}
+    assert create_order['201']['headers']['Location']['required'] is True
     assert create_order['400']['content'] == STATUS
     assert create_order['400']['description'].startswith(
         'FAILED_PRECONDITION (see the description); INVALID_ARGUMENT (see the description); a query parameter')
@@ -134,7 +135,8 @@ def test_each_call_lists_the_statuses_its_comment_names_and_those_envoy_answers(
     # A read has no body and no write limit; a path variable may make the path match no route.
     assert set(by_id['ListOrders']['responses']) == {'200', '400', '401', '403', '503', '504'}
     assert set(by_id['GetOrder']['responses']) == {'200', '400', '401', '403', '404', '503', '504'}
-    assert set(by_id['DeleteProduct']['responses']) == {'200', '400', '401', '403', '404', '429', '503', '504'}
+    assert set(by_id['DeleteProduct']['responses']) == {'204', '400', '401', '403', '404', '429', '503', '504'}
+    assert 'content' not in by_id['DeleteProduct']['responses']['204']
     # The catalogue's reads need no token: a bad one is still refused, but no role is.
     assert set(by_id['GetProduct']['responses']) == {'200', '400', '401', '404', '503', '504'}
 
