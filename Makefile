@@ -20,7 +20,14 @@ GOOGLEAPIS = $(shell $(PY) -c 'import google.rpc.status_pb2 as m, pathlib; print
 
 .PHONY: all install run run-secure test lint bench sample-data dist clean
 
-all: $(GENERATED) $(DESCRIPTOR) $(OPENAPI)
+# The TypeScript client (clients/typescript): protoc-gen-es and connect-web from npm, pinned by its package-lock.json;
+# built where npm is installed (the browser tests need it).
+TS_CLIENT := clients/typescript
+TS_MODULES := $(TS_CLIENT)/node_modules/.installed
+TS_GENERATED := $(TS_CLIENT)/gen/.generated
+NPM := $(shell command -v npm 2>/dev/null)
+
+all: $(GENERATED) $(DESCRIPTOR) $(OPENAPI) $(if $(NPM),$(TS_GENERATED))
 
 install: $(INSTALLED)
 
@@ -46,6 +53,14 @@ $(DESCRIPTOR): $(PROTOS) $(INSTALLED)
 	mkdir -p build
 	$(PY) -m grpc_tools.protoc -I protos -I $(GOOGLEAPIS) --include_imports --include_source_info \
 		--descriptor_set_out=$@ $(PROTOS:protos/%=%) google/rpc/status.proto google/rpc/error_details.proto
+
+$(TS_MODULES): $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
+	npm ci --prefix $(TS_CLIENT) --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(TS_GENERATED): $(DESCRIPTOR) $(TS_MODULES) scripts/typescript_client.py
+	$(PY) -m scripts.typescript_client
+	touch $@
 
 # The REST API's OpenAPI document, from the descriptor set's http rules, messages and comments.
 $(OPENAPI): $(DESCRIPTOR) scripts/openapi.py
@@ -94,4 +109,5 @@ sample-data: all
 	$(PY) -m scripts.sample_data
 
 clean:
-	rm -rf $(CLIENT)/src/ecommerce/products $(CLIENT)/src/ecommerce/orders $(GENERATED) build dist $(VENV)
+	rm -rf $(CLIENT)/src/ecommerce/products $(CLIENT)/src/ecommerce/orders $(GENERATED) build dist $(VENV) \
+		$(TS_CLIENT)/node_modules $(TS_CLIENT)/gen

@@ -16,11 +16,10 @@ import pytest
 from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 from google.protobuf import json_format
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from bench.processes import start_envoy
 from scripts import tokens
-from scripts.debian import ensure_command
 from scripts.gateway import ADMIN_CONSOLE
 from services import auth
 from tests.conftest import DATABASE_INDEPENDENT
@@ -46,24 +45,6 @@ LIVE_WAIT_MS = 10_000
 RECONNECT_WAIT_MS = 20_000
 WATCH = re.compile(r'/api/orders/watch\b')
 LISTING = re.compile(r'/api/orders(\?|/customer/)')
-# Flags that work in a container without a display, GPU or network beyond loopback; Playwright adds --headless.
-CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-                  '--disable-background-networking', '--disable-component-update', '--disable-sync']
-
-
-@pytest.fixture(scope='module')
-def browser():
-    """Debian's Chromium (installed with apt-get when missing), once for the module, in a fresh temporary profile."""
-    try:
-        chromium = ensure_command('chromium', 'chromium')
-    except RuntimeError as error:
-        pytest.fail(f'the admin console tests need Chromium: {error}', pytrace=False)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope='module')
