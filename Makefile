@@ -27,7 +27,10 @@ TS_MODULES := $(TS_CLIENT)/node_modules/.installed
 TS_GENERATED := $(TS_CLIENT)/gen/.generated
 NPM := $(shell command -v npm 2>/dev/null)
 
-all: $(GENERATED) $(DESCRIPTOR) $(OPENAPI) $(if $(NPM),$(TS_GENERATED))
+# The API reference Envoy serves at /api/docs/: Swagger UI from npm, pinned by envoy/api-docs/package-lock.json.
+API_DOCS_MODULES := envoy/api-docs/node_modules/.installed
+
+all: $(GENERATED) $(DESCRIPTOR) $(OPENAPI) $(if $(NPM),$(TS_GENERATED) $(API_DOCS_MODULES))
 
 install: $(INSTALLED)
 
@@ -58,6 +61,10 @@ $(TS_MODULES): $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
 	npm ci --prefix $(TS_CLIENT) --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(API_DOCS_MODULES): envoy/api-docs/package.json envoy/api-docs/package-lock.json
+	npm ci --prefix envoy/api-docs --no-audit --no-fund --loglevel=error
+	touch $@
+
 $(TS_GENERATED): $(DESCRIPTOR) $(TS_MODULES) scripts/typescript_client.py
 	$(PY) -m scripts.typescript_client
 	touch $@
@@ -84,11 +91,14 @@ test: all
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m scripts.throwaway_postgres -- $(PY) -m pytest $(PYTEST_ARGS)
 
-# Static checks: ruff over the Python (rules and exceptions in pyproject.toml); buf lint over the protos and buf
+# Static checks: ruff over the Python (rules and exceptions in pyproject.toml); Redocly's recommended rules over the
+# OpenAPI document (exceptions in redocly.yaml; where npm is installed); buf lint over the protos and buf
 # breaking against the protos of the previous commit (HEAD~1, main's previous state in CI), both on descriptor
 # sets that protoc builds (buf.yaml says why).
-lint: $(INSTALLED) $(DESCRIPTOR)
+lint: $(INSTALLED) $(DESCRIPTOR) $(OPENAPI) $(if $(NPM),$(API_DOCS_MODULES))
 	$(VENV)/bin/ruff check .
+	$(if $(NPM),REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true envoy/api-docs/node_modules/.bin/redocly lint $(OPENAPI) --config redocly.yaml --format=summary,\
+		@echo 'redocly lint: skipped, npm is not installed')
 	$(BUF) lint $(DESCRIPTOR)#format=binpb --path ecommerce
 	@if ! git rev-parse -q --verify HEAD~1 >/dev/null; then echo 'buf breaking: no previous commit here (a shallow clone?)'; \
 	else set -e; rm -rf build/previous && mkdir -p build/previous; \
@@ -110,4 +120,4 @@ sample-data: all
 
 clean:
 	rm -rf $(CLIENT)/src/ecommerce/products $(CLIENT)/src/ecommerce/orders $(GENERATED) build dist $(VENV) \
-		$(TS_CLIENT)/node_modules $(TS_CLIENT)/gen
+		$(TS_CLIENT)/node_modules $(TS_CLIENT)/gen envoy/api-docs/node_modules

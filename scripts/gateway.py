@@ -33,6 +33,14 @@ from services.settings import (
 TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / 'envoy' / 'envoy.yaml'
 # The admin console's files, which Envoy serves itself: envoy.yaml names each as $admin_<name>, dots as underscores.
 ADMIN_CONSOLE = TEMPLATE.parent / 'admin'
+# The API reference at /api/docs/: our page and Swagger UI's files, which make installs from npm (no CDN), by path
+# under the folder and with their content types.
+API_DOCS = TEMPLATE.parent / 'api-docs'
+API_DOCS_FILES = {'': ('index.html', 'text/html; charset=utf-8'),
+                  'api-docs.js': ('api-docs.js', 'text/javascript; charset=utf-8'),
+                  'swagger-ui-bundle.js': ('node_modules/swagger-ui-dist/swagger-ui-bundle.js',
+                                           'text/javascript; charset=utf-8'),
+                  'swagger-ui.css': ('node_modules/swagger-ui-dist/swagger-ui.css', 'text/css; charset=utf-8')}
 # The REST API's OpenAPI document, which Envoy serves too: `make` writes it beside the descriptor set.
 OPENAPI_DOCUMENT = 'openapi.json'
 # A template line holding only one of these placeholders (and a comment) is left out when it is off, so that the
@@ -40,7 +48,7 @@ OPENAPI_DOCUMENT = 'openapi.json'
 OPTIONAL_LINE = re.compile(r'^ *\$(listener_tls|upstream_tls|tracing|otlp_collector)\b.*\n', re.MULTILINE)
 # A template line holding only one of these placeholders becomes a block of lines at its indentation: the routes of
 # the public RPCs (YAML list items) and the Lua request checks.
-BLOCK_LINE = re.compile(r'^( *)\$(rpc_routes|request_checks)\b.*\n', re.MULTILINE)
+BLOCK_LINE = re.compile(r'^( *)\$(rpc_routes|api_docs_routes|request_checks)\b.*\n', re.MULTILINE)
 ROUTE_CLASSES = TEMPLATE.with_name('route_classes.yaml')
 REQUEST_CHECKS = TEMPLATE.with_name('request_checks.lua')
 TLS_SOCKET = 'envoy.transport_sockets.tls'
@@ -128,6 +136,35 @@ def rpc_routes(api, values):
             route['metadata'] = {'filter_metadata': {**shared, LUA_FILTER: rpc.rest_answer}}
         routes.append(route)
     return routes
+
+
+UNTRANSCODED = {'envoy.filters.http.grpc_json_transcoder': {
+    '@type': 'type.googleapis.com/envoy.config.route.v3.FilterConfig', 'disabled': True}}
+
+
+def api_docs_routes(folder):
+    """The API reference's routes: each file of API_DOCS_FILES answered from `folder` (its path where Envoy runs),
+    /api/docs sent on to /api/docs/; with no folder (Swagger UI not installed: no npm where it was built), a 404
+    saying so."""
+    if folder is None:
+        return [{'match': {'prefix': '/api/docs'}, 'typed_per_filter_config': UNTRANSCODED, 'direct_response': {
+            'status': 404, 'body': {'inline_string': 'the API reference is not installed here: make installs it '
+                                                     'where npm is; the document itself is /api/openapi.json'}}}]
+    routes = [{'match': {'path': '/api/docs'}, 'redirect': {'path_redirect': '/api/docs/'},
+               'typed_per_filter_config': UNTRANSCODED}]
+    for path, (file, content_type) in API_DOCS_FILES.items():
+        routes.append({'match': {'path': f'/api/docs/{path}'}, 'typed_per_filter_config': UNTRANSCODED,
+                       'direct_response': {'status': 200, 'body': {'filename': str(pathlib.Path(folder) / file)}},
+                       'response_headers_to_add': [
+                           {'header': {'key': key, 'value': value}, 'append_action': 'OVERWRITE_IF_EXISTS_OR_ADD'}
+                           for key, value in (('content-type', content_type), ('cache-control', 'no-cache'),
+                                              ('x-content-type-options', 'nosniff'))]})
+    return routes
+
+
+def installed_api_docs(folder=API_DOCS):
+    """`folder` when every file of the reference is there (make has installed Swagger UI), else None."""
+    return folder if all((folder / file).is_file() for file, _ in API_DOCS_FILES.values()) else None
 
 
 # The Lua filter reads its route's metadata under its own name (envoy.yaml's http_filters).
@@ -278,14 +315,16 @@ def positive(name, value):
 
 def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(), admin_files=ADMIN_CONSOLE, *,
                   writes_per_second=WRITES_PER_SECOND, write_burst=WRITE_BURST, public_admin=False, otlp_address=None,
-                  cors_origins=(), api=None):
+                  cors_origins=(), api_docs=API_DOCS, api=None):
     """Envoy's YAML for these host:port addresses and this descriptor set (made absolute); `products` and
     `orders` may each name several replicas, which Envoy balances across and health-checks. `tls` (GatewayTls)
     turns on TLS on the listener and towards the services; ValueError for flags that do not go together.
     `admin_files` is where Envoy finds the admin console's files: this checkout's, or their path in a container
     image. The OpenAPI document it serves is the one beside the descriptor set. With `otlp_address` (host:port of an
     OTLP/gRPC collector), Envoy traces every request (tracing()). Browser pages of the `cors_origins`
-    (scheme://host[:port] each) may call the API; those of other origins may not (checked_origins()). The routes
+    (scheme://host[:port] each) may call the API; those of other origins may not (checked_origins()). The API
+    reference at /api/docs/ is answered from `api_docs` (a folder; None, or one where make has not installed Swagger
+    UI, for a 404 saying so). The routes
     and request checks are those of `api` (a scripts.exposure.Api), by default the descriptor set's: give it where
     `descriptor` is a path on another machine (a container image's).
 
@@ -318,6 +357,8 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
     values['transcoded_services'] = json.dumps(api.public_services())
     values.update(gateway_grpc(api))
     blocks = {'rpc_routes': '\n'.join('- ' + json.dumps(route) for route in rpc_routes(api, values)),
+              'api_docs_routes': '\n'.join('- ' + json.dumps(route)
+                                            for route in api_docs_routes(api_docs and installed_api_docs(api_docs))),
               'request_checks': request_checks(api, checked_origins(cors_origins))}
     template = OPTIONAL_LINE.sub(lambda line: line[0] if values[line[1]] else '', TEMPLATE.read_text())
     # The blocks go in after the substitution: `$` in them (Lua's patterns) is not a placeholder.

@@ -5,6 +5,7 @@ import json
 import pathlib
 import re
 import textwrap
+import tomllib
 
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
@@ -18,6 +19,9 @@ FieldType = descriptor_pb2.FieldDescriptorProto
 MESSAGES, ENUMS, SERVICES = 4, 5, 6
 NESTED_MESSAGES, NESTED_ENUMS, FIELDS, ENUM_VALUES, METHODS = 3, 4, 2, 2, 2
 # How Envoy's transcoder answers each gRPC status over HTTP (its grpc status to HTTP mapping).
+# The project's licence, as pyproject.toml states it (an SPDX identifier).
+PYPROJECT = pathlib.Path(__file__).resolve().parent.parent / 'pyproject.toml'
+LICENSE = tomllib.loads(PYPROJECT.read_text())['project']['license']
 HTTP_STATUS = {'INVALID_ARGUMENT': 400, 'FAILED_PRECONDITION': 400, 'OUT_OF_RANGE': 400, 'UNAUTHENTICATED': 401,
                'PERMISSION_DENIED': 403, 'NOT_FOUND': 404, 'ALREADY_EXISTS': 409, 'ABORTED': 409,
                'RESOURCE_EXHAUSTED': 429, 'UNIMPLEMENTED': 501, 'UNAVAILABLE': 503,
@@ -338,7 +342,10 @@ class OpenApiBuilder:
                          'description': 'The REST form of the gRPC API, as Envoy\'s gRPC-JSON transcoder serves it: '
                                         'JSON with the proto field names, every field printed, 64-bit integers '
                                         'as strings, enums by name (any case accepted). Generated from the '
-                                        'protos by scripts/openapi.py.'},
+                                        'protos by scripts/openapi.py.',
+                         'license': {'name': LICENSE, 'identifier': LICENSE}},
+                # The gateway that serves the document: "try it" in the reference at /api/docs calls the same origin.
+                'servers': [{'url': '/', 'description': 'the gateway serving this document'}],
                 'tags': tags, 'paths': dict(sorted(paths.items())),
                 'components': {'schemas': dict(sorted(self.schemas.items())), 'securitySchemes': SECURITY_SCHEMES}}
 
