@@ -1,8 +1,9 @@
 """A storefront on another origin, in a real browser: the TypeScript client's example page (clients/typescript/example),
-served from a port of its own, lists products over Connect, searches over gRPC-Web, places an order with a customer's
-token over REST (reading its 201 and Location through CORS), follows the order live over a server stream while an
-admin advances it elsewhere, and shows a refused order's field violations (REST's JSON details, gRPC-Web's
-grpc-status-details-bin). The same page from an origin the gateway does not allow gets nothing."""
+served from a port of its own, lists and searches products over gRPC-Web and over Connect, places an order with a
+customer's token over REST (reading its 201 and Location through CORS), follows the order live over a server stream
+while an admin advances it elsewhere, and shows a refused order's field violations (REST's JSON details, gRPC-Web's
+grpc-status-details-bin, Connect's error details). The same page from an origin the gateway does not allow gets
+nothing."""
 import functools
 import http.server
 import threading
@@ -78,11 +79,15 @@ def open_storefront(browser, origin, shop):
 
 def test_a_storefront_on_another_origin_uses_every_protocol(browser, site, shop, issuer, lamp):
     page = open_storefront(browser, f'http://127.0.0.1:{site}', shop)
-    page.click('#list')  # Connect
-    expect(page.locator(f'#products li[data-id="{lamp.id}"]')).to_have_text(f'{lamp.id} {lamp.name} 24.00')
-    page.fill('#query', lamp.name)
-    page.click('#search')  # gRPC-Web
-    expect(page.locator('#found li')).to_have_text([f'{lamp.id} {lamp.name} 24.00'])
+    for protocol in ('grpc-web', 'connect'):  # the watch below goes over the last one
+        page.select_option('#protocol', protocol)
+        page.evaluate("document.querySelectorAll('#products, #found').forEach((list) => list.replaceChildren())")
+        page.click('#list')
+        expect(page.locator(f'#products li[data-id="{lamp.id}"]')).to_have_text(f'{lamp.id} {lamp.name} 24.00')
+        page.fill('#query', lamp.name)
+        page.click('#search')
+        expect(page.locator('#found li')).to_have_text([f'{lamp.id} {lamp.name} 24.00'])
+        expect(page.locator('#error')).to_have_text('')
 
     page.fill('#token', issuer.issue([auth.CUSTOMER], email='ann@example.com'))
     page.fill('#product-id', str(lamp.id))
@@ -100,7 +105,9 @@ def test_a_storefront_on_another_origin_uses_every_protocol(browser, site, shop,
     page.fill('#quantity', '0')
     page.click('#order')
     expect(page.locator('#refused')).to_contain_text('items[0].quantity')
-    assert 'items' in page.evaluate('window.storefront.refusedOverGrpcWeb()')
+    for protocol in ('grpc-web', 'connect'):  # grpc-status-details-bin, then the Connect error's details
+        page.select_option('#protocol', protocol)
+        assert page.evaluate('window.storefront.refusedOverGrpc()').startswith('items: '), protocol
     expect(page.locator('#error')).to_have_text('')
 
 

@@ -6,12 +6,14 @@ import {OrderService, Order_Status} from '../gen/ecommerce/orders/v1/orders_pb.j
 import {BadRequestSchema} from '../gen/google/rpc/error_details_pb.js';
 
 const gateway = new URLSearchParams(location.search).get('gateway') || 'http://127.0.0.1:8080';
-// Connect in its binary form: the services read protobuf, not JSON (the gateway's README says why).
-const overConnect = createConnectTransport({baseUrl: gateway, useBinaryFormat: true});
-const overGrpcWeb = createGrpcWebTransport({baseUrl: gateway});
-const products = createClient(ProductService, overConnect);
-const search = createClient(ProductService, overGrpcWeb);
-const orders = createClient(OrderService, overConnect);
+// The same generated services over either browser protocol; Connect in its binary form, since the services read
+// protobuf, not JSON (the gateway's README says why).
+const transports = {
+  'connect': createConnectTransport({baseUrl: gateway, useBinaryFormat: true}),
+  'grpc-web': createGrpcWebTransport({baseUrl: gateway}),
+};
+const products = () => createClient(ProductService, transports[$('protocol').value]);
+const orders = () => createClient(OrderService, transports[$('protocol').value]);
 
 const $ = (id) => document.getElementById(id);
 $('gateway').value = gateway;
@@ -41,15 +43,15 @@ async function reported(action) {
 }
 
 $('list').addEventListener('click', () => reported(async () => {
-  show('products', (await products.listProducts({pageSize: 50})).products);
+  show('products', (await products().listProducts({pageSize: 50})).products);
 }));
 
 $('search').addEventListener('click', () => reported(async () => {
-  show('found', (await search.searchProducts({q: $('query').value})).products);
+  show('found', (await products().searchProducts({q: $('query').value})).products);
 }));
 
 async function watch(orderId) {
-  for await (const update of orders.watchOrder({id: orderId}, {headers: token()})) {
+  for await (const update of orders().watchOrder({id: orderId}, {headers: token()})) {
     $('order-status').value = Order_Status[update.order.status];
   }
 }
@@ -73,16 +75,25 @@ $('order').addEventListener('click', () => reported(async () => {
   watch(BigInt(body.id)).catch((error) => { $('error').value = String(error); });
 }));
 
-// Over gRPC-Web the same refusal arrives as a ConnectError whose details hold the BadRequest.
-export async function refusedOverGrpcWeb() {
+// Envoy's Connect bridge names each error detail's type as google.protobuf.Any does (type.googleapis.com/...), where
+// the Connect protocol, and so findDetails, expects the bare message name.
+function withBareDetailTypes(error) {
+  error.details = error.details.map((detail) =>
+    'type' in detail ? {...detail, type: detail.type.replace(/^type\.googleapis\.com\//, '')} : detail);
+  return error;
+}
+
+// Over gRPC the same refusal arrives as a ConnectError whose details hold the BadRequest (from gRPC-Web's
+// grpc-status-details-bin, or the Connect error's details).
+async function refusedOverGrpc() {
   try {
-    await createClient(OrderService, overGrpcWeb).createOrder(
+    await orders().createOrder(
       {customerName: 'Ann', customerEmail: 'ann@example.com', shippingAddress: '1 Web Way', items: []},
       {headers: token()});
     return 'placed';
   } catch (error) {
-    return ConnectError.from(error).findDetails(BadRequestSchema)
+    return withBareDetailTypes(ConnectError.from(error)).findDetails(BadRequestSchema)
       .flatMap((request) => request.fieldViolations.map((v) => `${v.field}: ${v.description}`)).join('; ');
   }
 }
-window.storefront = {refusedOverGrpcWeb};
+window.storefront = {refusedOverGrpc};
