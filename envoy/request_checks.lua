@@ -126,13 +126,14 @@ local function refuse(handle, native_grpc, message, status)
   end
 end
 
--- The origin of a page of another site that may not call, or nil.
+-- The origin of a page of another site that may not call, or nil. The gateway's own pages are those of its own host
+-- and port, whatever the scheme: behind a load balancer that ends TLS, Envoy sees http where the browser saw https.
 local function foreign_origin(headers)
   local origin = headers:get("origin")
   if not origin or ALLOWED_ORIGINS[origin] then
     return nil
   end
-  if origin == (headers:get(":scheme") or "http") .. "://" .. (headers:get(":authority") or "") then
+  if origin:match("^https?://(.*)$") == headers:get(":authority") then
     return nil
   end
   return origin
