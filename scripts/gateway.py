@@ -324,9 +324,8 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
     OTLP/gRPC collector), Envoy traces every request (tracing()). Browser pages of the `cors_origins`
     (scheme://host[:port] each) may call the API; those of other origins may not (checked_origins()). The API
     reference at /api/docs/ is answered from `api_docs` (a folder; None, or one where make has not installed Swagger
-    UI, for a 404 saying so). The routes
-    and request checks are those of `api` (a scripts.exposure.Api), by default the descriptor set's: give it where
-    `descriptor` is a path on another machine (a container image's).
+    UI, for a 404 saying so). The routes and request checks are those of `api` (a scripts.exposure.Api), by default
+    the descriptor set's: give it where `descriptor` is a path on another machine (a container image's).
 
     The admin interface can stop Envoy and change its settings, and asks for no password: ValueError for an
     `admin` address other machines can reach, unless `public_admin`."""
@@ -334,6 +333,7 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
     if not public_admin and not is_loopback(admin_host):
         raise ValueError(f'the admin interface must listen on a loopback address (127.0.0.1, ::1, localhost), '
                          f'not {admin_host!r}: anyone who reaches it can stop Envoy (--public-admin to allow it)')
+    origins = checked_origins(cors_origins)
     # Strings go in as JSON strings, which YAML reads as quoted strings: '::1' stays one value.
     values = {'descriptor': quoted_path(descriptor),
               'max_request_bytes': MAX_MESSAGE_BYTES,
@@ -346,7 +346,7 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
               'products_endpoints': endpoints(products), 'orders_endpoints': endpoints(orders),
               'listener_tls': tls.listener_socket(), 'upstream_tls': tls.upstream_socket(),
               **dict(zip(('tracing', 'otlp_collector'), tracing(otlp_address), strict=True)),
-              'cors_origins': json.dumps([{'exact': origin} for origin in checked_origins(cors_origins)]),
+              'cors_origins': json.dumps([{'exact': origin} for origin in origins]),
               'openapi_document': quoted_path(pathlib.Path(descriptor).with_name(OPENAPI_DOCUMENT)),
               **{'admin_' + file.name.replace('.', '_'): quoted_path(pathlib.Path(admin_files) / file.name)
                  for file in ADMIN_CONSOLE.iterdir()}}
@@ -359,7 +359,7 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
     blocks = {'rpc_routes': '\n'.join('- ' + json.dumps(route) for route in rpc_routes(api, values)),
               'api_docs_routes': '\n'.join('- ' + json.dumps(route)
                                             for route in api_docs_routes(api_docs and installed_api_docs(api_docs))),
-              'request_checks': request_checks(api, checked_origins(cors_origins))}
+              'request_checks': request_checks(api, origins)}
     template = OPTIONAL_LINE.sub(lambda line: line[0] if values[line[1]] else '', TEMPLATE.read_text())
     # The blocks go in after the substitution: `$` in them (Lua's patterns) is not a placeholder.
     config = string.Template(template).substitute(values, **{name: f'${name}' for name in blocks})
