@@ -271,9 +271,9 @@ class OpenApiBuilder:
         if binding.body:
             operation['requestBody'] = {'required': False, 'content': {'application/json': {
                 'schema': self.body_schema(request_type, binding.body, variables)}}}
-        success = Binding(verb, template, binding.body)
+        rest = Binding(verb, template, binding.body)
         operation['responses'] = self.responses(method, comment, verb, bool(binding.body), bool(variables), access,
-                                                success.success(method.name), success.location_prefix)
+                                                rest.success(method.name), rest.location_prefix)
         return path, verb, operation
 
     def body_schema(self, request_type, body, variables):
