@@ -143,6 +143,18 @@ def running_postgres(timeout=30, listen='127.0.0.1', host=None, run_in=()):
                 shutil.rmtree(folder, ignore_errors=True)
 
 
+def _wait_stoppably(process):
+    """process.wait(), which a stop signal ends with Stopped, but only between short waits: raised inside one, just
+    after the child was reaped and before its status was kept, it would lose that status, and Popen would then read
+    the child's end as 0 (a failed command reported as a success; seen under load)."""
+    while True:
+        with stop_signals.held():
+            try:
+                return process.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                pass
+
+
 def _wait_or_kill(process, seconds):
     try:
         process.wait(timeout=seconds)
@@ -161,7 +173,7 @@ def run_command(command, url):
         with stop_signals.held():
             command_process = subprocess.Popen(command, env={**os.environ, 'ECOMMERCE_TEST_DATABASE': url,
                                                              'ECOMMERCE_TEST_DATABASE_THROWAWAY': '1'})
-        return command_process.wait()
+        return _wait_stoppably(command_process)
     except Stopped as stop:
         if command_process is None:
             raise
