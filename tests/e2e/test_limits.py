@@ -5,6 +5,7 @@ import json
 import time
 import urllib.request
 import uuid
+from urllib.parse import quote
 
 import grpc
 import pytest
@@ -16,6 +17,7 @@ from services.settings import IMPORT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS
 from tests.conftest import DATABASE_INDEPENDENT
 from tests.e2e.clients import RestClient
 from tests.e2e.test_rest import order_body
+from tests.raw_http import grpc_frame, http1_exchange, http1_request
 
 # Envoy's limits and route timeouts are the same whatever the services' database: the SQLite pass only.
 pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
@@ -136,6 +138,28 @@ def test_native_grpc_orders_over_the_limit_get_resource_exhausted_and_take_no_st
     assert WRITE_BURST <= accepted <= WRITE_BURST + WRITES_PER_SECOND, codes
     assert len(placed.orders) == accepted
     assert stock == 100 - accepted
+
+
+def test_browser_protocols_writes_share_the_bucket_of_their_address(limited_system):
+    """gRPC-Web and Connect calls are native gRPC by the time the limit is applied: a write over either is refused
+    once the address's bucket is empty, whatever protocol emptied it, and creates nothing. Envoy answers them as
+    plain HTTP 429 with the limit's message (its local reply decides the form from the request as it came in), which
+    their clients read as UNAVAILABLE, where a native gRPC client gets RESOURCE_EXHAUSTED."""
+    source = '127.0.0.15'
+    exhaust(client(limited_system, source))
+    request = products_pb2.CreateProductRequest(product=products_pb2.Product(
+        name=f'refused {uuid.uuid4().hex[:8]}', price='5.00', category=products_pb2.Product.OTHER))
+    path = '/ecommerce.products.v1.ProductService/CreateProduct'
+    grpc_web = http1_exchange(limited_system.gateway, http1_request(
+        'POST', path, [('content-type', 'application/grpc-web+proto')], grpc_frame(request)), source=source)
+    assert (grpc_web.status, grpc_web.headers['grpc-message'], grpc_web.headers['retry-after']) == (
+        429, REFUSED['message'], '1'), grpc_web
+    connect = http1_exchange(limited_system.gateway, http1_request(
+        'POST', path, [('content-type', 'application/proto'), ('connect-protocol-version', '1')],
+        request.SerializeToString()), source=source)
+    assert (connect.status, connect.text, connect.headers['retry-after']) == (429, REFUSED['message'], '1'), connect
+    found = client(limited_system, '127.0.0.16').get(f'/api/products/search?q={quote(request.product.name)}')
+    assert found.body['total_size'] == 0
 
 
 def test_every_route_to_a_service_has_its_timeout(limited_system):
