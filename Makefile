@@ -57,12 +57,9 @@ $(DESCRIPTOR): $(PROTOS) $(INSTALLED)
 	$(PY) -m grpc_tools.protoc -I protos -I $(GOOGLEAPIS) --include_imports --include_source_info \
 		--descriptor_set_out=$@ $(PROTOS:protos/%=%) google/rpc/status.proto google/rpc/error_details.proto
 
-$(TS_MODULES): $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
-	npm ci --prefix $(TS_CLIENT) --no-audit --no-fund --loglevel=error
-	touch $@
-
-$(API_DOCS_MODULES): envoy/api-docs/package.json envoy/api-docs/package-lock.json
-	npm ci --prefix envoy/api-docs --no-audit --no-fund --loglevel=error
+# Each npm project's packages (the TypeScript client's, the API reference's), as its package-lock.json pins them.
+%/node_modules/.installed: %/package.json %/package-lock.json
+	npm ci --prefix $* --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(TS_GENERATED): $(DESCRIPTOR) $(TS_MODULES) scripts/typescript_client.py
