@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 # The server's extras installed into .venv (pyproject.toml): dev is every one; the Dockerfile's image takes fewer.
 EXTRAS ?= dev
 
-PROTOS := $(shell find protos -name '*.proto')
+PROTOS := $(sort $(shell find protos -name '*.proto'))
 # The client (clients/python): its package holds the generated stubs, which the services import too.
 CLIENT := clients/python
 GENERATED := $(CLIENT)/src/ecommerce/.generated

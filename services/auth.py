@@ -88,8 +88,8 @@ def own_orders_only():
 class Access:
     """Who may call one RPC: these roles; and, for a customer, only about themselves. `own` names the request field
     that must hold the customer's own email (PERMISSION_DENIED otherwise), or is OWN_ORDER: the call names an order
-    by id, and another customer's order is NOT_FOUND to them, as if it did not exist (the Orders service filters by
-    own_orders_only())."""
+    (or a cart) by id, and another customer's is NOT_FOUND to them, as if it did not exist (the Orders service
+    filters by own_orders_only())."""
     roles: frozenset
     own: str = ''
 
@@ -107,6 +107,7 @@ ADMIN_ONLY = allow(ADMIN)
 PRODUCTS = '/ecommerce.products.v1.ProductService/'
 STOCK = '/ecommerce.products.v1.StockService/'
 ORDERS = '/ecommerce.orders.v1.OrderService/'
+CARTS = '/ecommerce.orders.v1.CartService/'
 # Every RPC of both services and who may call it. A method missing here is refused to everyone (a test checks that
 # the table names every method of the protos). Health checks and reflection are open to everyone.
 ACCESS = {
@@ -118,10 +119,12 @@ ACCESS = {
     PRODUCTS + 'DeleteProduct': ADMIN_ONLY,
     PRODUCTS + 'ImportProducts': ADMIN_ONLY,
     PRODUCTS + 'ListStockMovements': ADMIN_ONLY,
-    # Taking and giving back stock without an order: the Orders service alone.
+    # Taking, holding and giving back stock without an order: the Orders service alone.
     STOCK + 'ReserveStock': allow(SERVICE),
     STOCK + 'ReserveStocks': allow(SERVICE),
     STOCK + 'ReleaseStock': allow(SERVICE),
+    STOCK + 'ConvertHold': allow(SERVICE),
+    STOCK + 'GetStockLevels': allow(SERVICE),
     ORDERS + 'CreateOrder': allow(ADMIN, CUSTOMER, own='customer_email'),
     ORDERS + 'GetOrder': allow(ADMIN, CUSTOMER, own=OWN_ORDER),
     ORDERS + 'ListOrderEvents': allow(ADMIN, CUSTOMER, own=OWN_ORDER),
@@ -131,6 +134,15 @@ ACCESS = {
     ORDERS + 'WatchOrders': allow(ADMIN, CUSTOMER, own='customer_email'),
     ORDERS + 'ListOrders': ADMIN_ONLY,
     ORDERS + 'UpdateOrderStatus': ADMIN_ONLY,
+    CARTS + 'CreateCart': allow(ADMIN, CUSTOMER, own='customer_email'),
+    CARTS + 'ListCarts': allow(ADMIN, CUSTOMER, own='customer_email'),
+    CARTS + 'GetCart': allow(ADMIN, CUSTOMER, own=OWN_ORDER),
+    CARTS + 'AddCartItem': allow(ADMIN, CUSTOMER, own=OWN_ORDER),
+    CARTS + 'UpdateCartItem': allow(ADMIN, CUSTOMER, own=OWN_ORDER),
+    CARTS + 'DeleteCartItem': allow(ADMIN, CUSTOMER, own=OWN_ORDER),
+    CARTS + 'CheckoutCart': allow(ADMIN, CUSTOMER, own=OWN_ORDER),
+    CARTS + 'CompleteCheckout': allow(ADMIN, CUSTOMER, own=OWN_ORDER),
+    CARTS + 'AbandonCheckout': allow(ADMIN, CUSTOMER, own=OWN_ORDER),
 }
 OPEN_PREFIXES = ('/grpc.health.', '/grpc.reflection.')
 NOBODY = allow()

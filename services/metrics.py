@@ -138,9 +138,10 @@ class StockMetrics:
         self.reservations_refused = Counter('ecommerce_stock_reservations_refused_total',
                                             'Stock reservations refused for lack of stock (nothing was taken).')
         self.units_reserved = Counter('ecommerce_stock_units_reserved_total',
-                                      'Units of stock taken by reservations (a replayed reservation is not counted).')
+                                      'Units of stock taken by reservations, holds included (a replayed '
+                                      'reservation is not counted).')
         self.units_released = Counter('ecommerce_stock_units_released_total',
-                                      'Units of stock given back by released reservations.')
+                                      'Units of stock given back by released reservations, expired holds included.')
 
 
 # Made on first use, in the process that records them (see the module's docstring); one set per process.

@@ -8,6 +8,7 @@ from ecommerce.defaults import MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
 from ecommerce.defaults import MAX_PAGE_SIZE as MAX_PAGE_SIZE
 from ecommerce.defaults import ORDERS_ADDRESS as ORDERS_ADDRESS
 from ecommerce.defaults import PRODUCTS_ADDRESS as PRODUCTS_ADDRESS
+from ecommerce.defaults import SHOP_CURRENCY as SHOP_CURRENCY
 from ecommerce.defaults import release
 
 GATEWAY_ADMIN_ADDRESS = '127.0.0.1:9901'
@@ -67,6 +68,9 @@ DEFAULT_PAGE_SIZE = 20
 # The lengths of text fields (names, addresses, descriptions) are rules of each service: services/*/rules.py.
 MAX_ITEMS = 100
 MAX_QUANTITY = 1000
+# How long a cart's checkout holds its stock (Orders' --checkout-hold): time for a shopper to pay, after which the
+# units go back to stock by themselves and the checkout can no longer complete.
+CHECKOUT_HOLD_SECONDS = 15 * 60
 # Changes an order watch may have waiting (WatchOrder, WatchOrders); a watcher that reads slower than orders change
 # is ended with UNAVAILABLE, to resume later from its last change.
 WATCH_BACKLOG_LIMIT = 10_000
@@ -137,6 +141,10 @@ def service_parser(description, environ, prefix, address, database_url, metrics_
                              'prefer the variable, which other users cannot see (env AUTH_SECRET)')
     parser.add_argument('--auth-audience', default=environ.get('AUTH_AUDIENCE', 'ecommerce'),
                         help="the `aud` every token must name (env AUTH_AUDIENCE, default %(default)s)")
+    parser.add_argument('--currency', default=environ.get('SHOP_CURRENCY', SHOP_CURRENCY),
+                        help="the shop's currency, an ISO 4217 code: new prices and orders are in it, and amounts "
+                             "written before a release stated currencies get it on upgrade; give both services the "
+                             "same (env SHOP_CURRENCY, default %(default)s)")
     parser.add_argument('--log-level', default=environ.get('LOG_LEVEL', 'INFO'))
     return parser
 

@@ -110,7 +110,7 @@ def run_service(name, storage_module, args, start):
     returns, (grpc server, port, health, functions called when it begins to stop, coroutine functions awaited once
     it stopped), until SIGTERM. Each worker sets up its own tracing (services.tracing), after the fork."""
     with server.exit_on_start_failure(name):
-        prepare_schema(storage_module, args.database_url)
+        prepare_schema(storage_module, args.database_url, args.currency)
         endpoint = metrics.MetricsEndpoint.start(name, args.metrics_address)
     address, _held = reserve_port(args.address)
 

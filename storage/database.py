@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import peewee
+from ecommerce.defaults import SHOP_CURRENCY
 from playhouse.db_url import parse as parse_url
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
@@ -156,9 +157,9 @@ class QueuedSqliteDatabase(PooledSqliteDatabase):
             self.writers.release()
 
 
-def bind(proxy, url, models):
+def bind(proxy, url, models, currency=SHOP_CURRENCY):
     """Open the database named by `url` behind `proxy` and bring its schema to the last migration of the service
-    whose `models` these are (their `migrations` folder; storage.schema.upgrade).
+    whose `models` these are (their `migrations` folder; storage.schema.upgrade, for a shop selling in `currency`).
 
     Raises ConnectionError (naming the URL without its password) when the database cannot be reached, and
     storage.schema.SchemaTooNew when a later release has migrated it.
@@ -177,16 +178,17 @@ def bind(proxy, url, models):
         shown = parsed._replace(netloc=parsed.netloc.rpartition('@')[2]).geturl()
         raise ConnectionError(f'cannot open database {shown}: {str(error).strip()}') from error
     try:
-        schema.upgrade(database, folders.pop())
+        schema.upgrade(database, folders.pop(), currency)
     finally:
         database.close()
     return database
 
 
-def prepare_schema(storage_module, url):
-    """Migrate the database of `storage_module` (its `database` proxy and `MODELS`) at `url`, then close every
-    connection: what a parent process does before it forks workers, which must not share connections."""
-    bind(storage_module.database, url, storage_module.MODELS).close_all()
+def prepare_schema(storage_module, url, currency=SHOP_CURRENCY):
+    """Migrate the database of `storage_module` (its `database` proxy and `MODELS`) at `url` for a shop selling in
+    `currency`, then close every connection: what a parent process does before it forks workers, which must not
+    share connections."""
+    bind(storage_module.database, url, storage_module.MODELS, currency).close_all()
 
 
 def lock_sequence(database, key):

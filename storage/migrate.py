@@ -7,9 +7,11 @@ lock the services take at start-up, adopting a database made before migrations. 
 (docs/operations.md, Upgrades and migrations).
 """
 import logging
+import os
 import sys
 
-from services.settings import CommandLine
+from services.money import shop_currency
+from services.settings import SHOP_CURRENCY, CommandLine
 from storage import orders, products, schema
 from storage.database import open_database, prepare_schema
 
@@ -39,11 +41,14 @@ def main(argv=None):
     parser.add_argument('command', choices=['status', 'up'])
     parser.add_argument('--service', choices=sorted(SERVICES), required=True)
     parser.add_argument('--database-url', required=True, help='sqlite:///path or postgresql://user@host/name')
+    parser.add_argument('--currency', default=os.environ.get('SHOP_CURRENCY', SHOP_CURRENCY),
+                        help="the shop's currency (ISO 4217), which amounts written before a release stated "
+                             "currencies get: the one the services run with (env SHOP_CURRENCY, default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level='INFO', format='%(message)s', stream=sys.stdout)
     try:
         if args.command == 'up':
-            prepare_schema(SERVICES[args.service], args.database_url)
+            prepare_schema(SERVICES[args.service], args.database_url, shop_currency(args.currency))
         return show_status(args.service, args.database_url)
     except (OSError, ValueError) as error:  # no database there, or a newer one (schema.SchemaTooNew)
         print(f'error: {error}', file=sys.stderr)

@@ -1,10 +1,11 @@
-"""Tables owned by the Orders service: orders, their items, and the history of their changes."""
+"""Tables owned by the Orders service: orders, their items, and the history of their changes; carts, and the
+checkouts that hold their stock."""
 from typing import ClassVar
 
 import peewee
 
 from storage.database import BaseModel, utcnow
-from storage.schema import migrations_folder
+from storage.schema import currency_field, migrations_folder
 
 database = peewee.DatabaseProxy()
 
@@ -46,6 +47,8 @@ class Order(OrdersModel):
     stock_state = peewee.CharField(max_length=20, index=True)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
+    # The ISO 4217 code of every amount of the order (its items' too): the shop's when it was placed.
+    currency_code = currency_field()
 
     class Meta:
         table_name = 'orders'
@@ -83,4 +86,78 @@ class OrderEvent(OrdersModel):
         table_name = 'order_events'
 
 
-MODELS = [Order, OrderItem, OrderEvent]
+class Cart(OrdersModel):
+    """A customer's cart; `checkout_id` is its latest checkout's (Checkout), whose outcome its state follows."""
+    OPEN = 'open'
+    CHECKING_OUT = 'checking_out'
+    COMPLETED = 'completed'
+    ABANDONED = 'abandoned'
+    EXPIRED = 'expired'
+    STATES = (OPEN, CHECKING_OUT, COMPLETED, ABANDONED, EXPIRED)
+    EDITABLE = (OPEN, ABANDONED, EXPIRED)  # lines may change, and a new checkout start
+
+    customer_email = peewee.CharField(max_length=254, index=True)
+    state = peewee.CharField(max_length=20, index=True)
+    checkout_id = peewee.BigIntegerField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = 'carts'
+
+
+class CartItem(OrdersModel):
+    """A product of a cart and how many; its price is read from Products until a checkout locks it."""
+    cart = peewee.ForeignKeyField(Cart, backref='items', on_delete='CASCADE')
+    product_id = peewee.BigIntegerField()
+    quantity = peewee.IntegerField()
+
+    class Meta:
+        table_name = 'cart_items'
+        indexes = ((('cart', 'product_id'), True),)
+
+
+class Checkout(OrdersModel):
+    """One checkout of a cart: the stock held at Products under `reservation_id` until `expires_at`, and what became
+    of it. `stock_state` follows the hold: 'holding' while it is being taken, 'held', then either 'converting' (its
+    order placed, Products not yet told) and 'converted', or 'releasing' (abandoned, expired, refused, or cut off
+    halfway) and 'released'. `outcome` says which: completed, abandoned, expired, interrupted."""
+    HOLDING = 'holding'
+    HELD = 'held'
+    CONVERTING = 'converting'
+    CONVERTED = 'converted'
+    RELEASING = 'releasing'
+    RELEASED = 'released'
+    LIVE = (HOLDING, HELD)  # its units are held, and it may still end either way
+
+    cart_id = peewee.BigIntegerField(index=True)
+    reservation_id = peewee.CharField(max_length=100, unique=True)
+    customer_name = peewee.CharField(max_length=200)
+    shipping_address = peewee.TextField()
+    stock_state = peewee.CharField(max_length=20, index=True)
+    outcome = peewee.CharField(max_length=20, null=True)
+    expires_at = peewee.DateTimeField(index=True)
+    total_amount = peewee.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=2, default=0)
+    currency_code = peewee.CharField(max_length=3)
+    order_id = peewee.BigIntegerField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = 'checkouts'
+
+
+class CheckoutLine(OrdersModel):
+    """A line of a checkout with the product's name and price as its hold locked them."""
+    checkout = peewee.ForeignKeyField(Checkout, backref='lines', on_delete='CASCADE')
+    product_id = peewee.BigIntegerField()
+    product_name = peewee.CharField(max_length=200)
+    price = peewee.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=2)
+    quantity = peewee.IntegerField()
+    subtotal = peewee.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=2)
+
+    class Meta:
+        table_name = 'checkout_lines'
+
+
+MODELS = [Order, OrderItem, OrderEvent, Cart, CartItem, Checkout, CheckoutLine]

@@ -4,7 +4,7 @@ from typing import ClassVar
 import peewee
 
 from storage.database import BaseModel, utcnow
-from storage.schema import migrations_folder
+from storage.schema import currency_field, migrations_folder
 
 database = peewee.DatabaseProxy()
 
@@ -33,18 +33,23 @@ class Product(ProductsModel):
     category = peewee.CharField(max_length=20, index=True)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
+    # The ISO 4217 code of the price: the shop's when the price was last set.
+    currency_code = currency_field()
 
     class Meta:
         table_name = 'products'
 
 
 class StockReservation(ProductsModel):
-    """Stock taken for one caller key (an order); `state` flips to released exactly once."""
+    """Stock taken for one caller key: an order's, or a cart's checkout (a hold, with its cart_id). A hold stays held
+    until it becomes its order's reservation (reserved); `state` flips to released exactly once."""
     RESERVED = 'reserved'
+    HELD = 'held'
     RELEASED = 'released'
 
     reservation_id = peewee.CharField(max_length=100, unique=True)
     state = peewee.CharField(max_length=10, index=True)
+    cart_id = peewee.BigIntegerField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
 
@@ -61,18 +66,22 @@ class StockReservationLine(ProductsModel):
     quantity = peewee.IntegerField()
     product_name = peewee.CharField(max_length=200)
     unit_price = peewee.DecimalField(max_digits=PRICE_DIGITS, decimal_places=2)
+    currency_code = currency_field()
 
     class Meta:
         table_name = 'stock_reservation_lines'
 
 
 class StockMovement(ProductsModel):
-    """One change of a product's stock, written in the transaction that made it: taken for a reservation, given
-    back by its release, or set by an update. A product's movements add up to its stock now minus its stock when
-    it was created."""
+    """One change of a product's stock, written in the transaction that made it: taken for a reservation or held for
+    a checkout, given back by its release or expiry, or set by an update; and a hold that became an order (ORDERED,
+    delta 0). A product's movements add up to its stock now minus its stock when it was created."""
     RESERVED = 'reserved'
     RELEASED = 'released'
     ADJUSTED = 'adjusted'
+    HELD = 'held'
+    EXPIRED = 'expired'
+    ORDERED = 'ordered'
 
     # No foreign key: the history outlives a deleted product.
     product_id = peewee.BigIntegerField(index=True)
@@ -84,6 +93,9 @@ class StockMovement(ProductsModel):
     # Who moved the stock, or the customer whose order did (Orders passes it on): as OrderEvent.actor.
     actor = peewee.CharField(max_length=200, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
+    # The cart whose hold moved the stock (HELD, and what became of the hold), and the order it became (ORDERED).
+    cart_id = peewee.BigIntegerField(null=True)
+    order_id = peewee.BigIntegerField(null=True)
 
     class Meta:
         table_name = 'stock_movements'

@@ -8,12 +8,14 @@ migration's `adopt()` brings what an earlier release made up to that migration (
 which is then recorded as applied without being run; nothing is dropped or made again.
 """
 import contextlib
+import contextvars
 import fcntl
 import logging
 from collections import namedtuple
 from pathlib import Path
 
 import peewee
+from ecommerce.defaults import SHOP_CURRENCY
 from playhouse.migrate import SchemaMigrator, migrate
 from playhouse.migrations import Runner
 
@@ -33,6 +35,16 @@ BACKFILL_ROWS = 1000
 # migration of a database made before migrations) or 'unknown' (in the database's history only: it is newer
 # than this code); applied is when it was recorded, or None.
 MigrationState = namedtuple('MigrationState', 'name state applied')
+
+
+# The shop's currency while migrations run (upgrade): what a migration fills an added currency column with in the
+# rows written before it.
+_SHOP_CURRENCY = contextvars.ContextVar('shop_currency', default=SHOP_CURRENCY)
+
+
+def shop_currency():
+    """For a migration: the shop's currency, which amounts already in the database are in."""
+    return _SHOP_CURRENCY.get()
 
 
 class SchemaTooNew(ValueError):
@@ -81,9 +93,22 @@ def version(states, known=True):
     return names[-1] if names else 'none'
 
 
-def upgrade(database, folder):
+def upgrade(database, folder, currency=SHOP_CURRENCY):
     """Apply `folder`'s pending migrations to `database` (connected) under the schema lock, adopting a database
-    made before migrations first; returns the names applied. SchemaTooNew when the database is newer."""
+    made before migrations first; returns the names applied. SchemaTooNew when the database is newer. `currency` is
+    the shop's (shop_currency())."""
+    reset = _SHOP_CURRENCY.set(currency)
+    try:
+        applied = _upgrade(database, folder)
+    finally:
+        _SHOP_CURRENCY.reset(reset)
+    for name in applied:
+        log.info('%s database migrated to %s', folder.name, name,
+                 extra={'fields': {'database': folder.name, 'migration': name}})
+    return applied
+
+
+def _upgrade(database, folder):
     with schema_lock(database):
         states = status(database, folder)
         if any(state.state == 'unknown' for state in states):
@@ -98,11 +123,23 @@ def upgrade(database, folder):
                 runner.fake(first.name)
             log.info('%s database adopted at %s', folder.name, first.name,
                      extra={'fields': {'database': folder.name, 'migration': first.name}})
-        applied = runner.up()
-    for name in applied:
-        log.info('%s database migrated to %s', folder.name, name,
-                 extra={'fields': {'database': folder.name, 'migration': name}})
-    return applied
+        return runner.up()
+
+
+def add_currency_column(database, table):
+    """Give `table` a NOT NULL `currency_code` whose rows, and default, are the shop's currency: one statement, which
+    rewrites no row on SQLite or PostgreSQL (each keeps a new column's constant default in its catalogue), where a
+    filled-in column made NOT NULL afterwards would rebuild a table of a million products on SQLite."""
+    code = shop_currency()
+    if not (len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()):
+        raise ValueError(f'the shop currency {code!r} is not an ISO 4217 code')
+    database.execute_sql(f"ALTER TABLE {table} ADD COLUMN currency_code VARCHAR(3) NOT NULL DEFAULT '{code}'")
+
+
+def currency_field():
+    """The models' currency_code column as add_currency_column makes it (in a database migrated for another shop
+    currency, its default is that one; every writer gives the column a value anyway)."""
+    return peewee.CharField(max_length=3, constraints=[peewee.SQL(f"DEFAULT '{SHOP_CURRENCY}'")])
 
 
 def _made_before_migrations(database, first):

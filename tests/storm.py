@@ -1,6 +1,6 @@
 """A storm of shoppers for the reliability tests: client threads placing orders of 1-3 lines and cancelling some of
-their own, through a shop (native gRPC, or REST through Envoy), recording every answer, when it came, and what was
-acknowledged."""
+their own, or checking carts out and completing, abandoning or leaving them, through a shop (native gRPC, or REST
+through Envoy), recording every answer, when it came, and what was acknowledged."""
 import http.client
 import threading
 import time
@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import grpc
-from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
+from ecommerce.orders.v1 import carts_pb2, carts_pb2_grpc, orders_pb2, orders_pb2_grpc
 from google.protobuf import json_format
 
 from scripts.openapi import HTTP_STATUS
@@ -27,17 +27,41 @@ class Refused(Exception):
 
 
 class GrpcShop:
-    """Orders over native gRPC (to the service, or through Envoy), each call with a deadline of `deadline` s."""
+    """Orders and carts over native gRPC (to the service, or through Envoy), each call with a deadline of
+    `deadline` s."""
 
     def __init__(self, channel, deadline):
         self._stub = orders_pb2_grpc.OrderServiceStub(channel)
+        self._carts = carts_pb2_grpc.CartServiceStub(channel)
         self.deadline = deadline
 
-    def _call(self, method, request):
+    def _call(self, method, request, stub=None):
         try:
-            return getattr(self._stub, method)(request, timeout=self.deadline)
+            return getattr(stub or self._stub, method)(request, timeout=self.deadline)
         except grpc.RpcError as error:
             raise Refused(error.code().name, error.details()) from None
+
+    def fill_cart(self, items):
+        """A new cart holding (product id, quantity) `items`; its id."""
+        cart = self._call('CreateCart', carts_pb2.CreateCartRequest(customer_email='buyer@example.com'), self._carts)
+        for product_id, quantity in items:
+            self._call('AddCartItem', carts_pb2.AddCartItemRequest(cart_id=cart.id, product_id=product_id,
+                                                                   quantity=quantity), self._carts)
+        return cart.id
+
+    def check_out(self, cart_id):
+        """The cart's state name once its stock is held."""
+        request = carts_pb2.CheckoutCartRequest(id=cart_id, customer_name='Buyer', shipping_address='1 Test Street')
+        return carts_pb2.Cart.State.Name(self._call('CheckoutCart', request, self._carts).state)
+
+    def complete(self, cart_id):
+        """(order id, its (product id, quantity) lines)."""
+        order = self._call('CompleteCheckout', carts_pb2.CompleteCheckoutRequest(id=cart_id), self._carts)
+        return order.id, [(item.product_id, item.quantity) for item in order.items]
+
+    def abandon(self, cart_id):
+        return carts_pb2.Cart.State.Name(
+            self._call('AbandonCheckout', carts_pb2.AbandonCheckoutRequest(id=cart_id), self._carts).state)
 
     def place(self, items):
         """(order id, its (product id, quantity) lines)."""
@@ -174,3 +198,23 @@ def customer(storm, shop, product_ids, rng):
                 assert status == 'CANCELLED', (order_id, status)
                 with storm.lock:
                     storm.cancelled.add(order_id)
+
+
+def cart_shopper(storm, shop, product_ids, rng):
+    """Fill carts of 1-3 lines and check them out, then complete the checkout, abandon it, or walk away and let its
+    hold expire, until the storm is over. A completion acknowledged is recorded in storm.placed."""
+    while not storm.over.is_set():
+        items = [(product_id, rng.randint(1, 3)) for product_id in rng.sample(product_ids, rng.randint(1, 3))]
+        cart_id = storm.call(shop, 'fill_cart', items)
+        if cart_id is None or storm.call(shop, 'check_out', cart_id) is None:
+            continue
+        choice = rng.random()
+        if choice < 0.4:
+            placed = storm.call(shop, 'complete', cart_id)
+            if placed is not None:
+                order_id, lines = placed
+                assert lines == items, (cart_id, order_id, lines, items)
+                with storm.lock:
+                    storm.placed[order_id] = items
+        elif choice < 0.6:
+            storm.call(shop, 'abandon', cart_id)

@@ -97,6 +97,11 @@ function fill(element, cells) {
   }
 }
 
+/** An amount with the currency the API states beside it: "19.99 USD". */
+function money(amount, currencyCode) {
+  return `${amount} ${currencyCode}`;
+}
+
 function lower(enumName) {
   return String(enumName || '').toLowerCase();
 }
@@ -259,7 +264,7 @@ function loadLowStock(filters, token) {
 function productRow(product, {onEdit, onDelete, onMovements}) {
   const row = fromTemplate('product-row');
   row.dataset.id = product.id;
-  fill(row, {id: product.id, name: product.name, category: lower(product.category), price: product.price,
+  fill(row, {id: product.id, name: product.name, category: lower(product.category), price: money(product.price, product.currency_code),
     stock: product.stock_quantity});
   setTime(row.querySelector('[data-cell="updated"]'), product.updated_at);
   const buttons = {edit: [`Edit ${product.name}`, onEdit], delete: [`Delete ${product.name}`, onDelete],
@@ -372,8 +377,8 @@ async function loadOrders(filters, token) {
 
 function itemRow(item) {
   const row = fromTemplate('item-row');
-  fill(row, {product: `${item.product_name} (product ${item.product_id})`, price: item.price,
-    quantity: item.quantity, subtotal: item.subtotal});
+  fill(row, {product: `${item.product_name} (product ${item.product_id})`, price: money(item.price, item.currency_code),
+    quantity: item.quantity, subtotal: money(item.subtotal, item.currency_code)});
   return row;
 }
 
@@ -401,7 +406,7 @@ class OrderRows {
     row.dataset.id = order.id;
     row.dataset.updated = sortableTime(order.updated_at);
     fill(row, {id: order.id, customer: order.customer_name, email: order.customer_email, status,
-      total: order.total_amount, 'item-count': `${order.items.length} ${order.items.length === 1 ? 'item' : 'items'}`});
+      total: money(order.total_amount, order.currency_code), 'item-count': `${order.items.length} ${order.items.length === 1 ? 'item' : 'items'}`});
     row.querySelector('.badge').classList.add(`status-${status}`);
     setTime(row.querySelector('[data-cell="placed"]'), order.created_at);
     row.querySelector('.items tbody').replaceChildren(...order.items.map(itemRow));
@@ -522,7 +527,8 @@ async function showHistory(details, orderId) {
 
 function movementRow(movement) {
   const row = fromTemplate('movement-row');
-  fill(row, {reason: lower(movement.reason), delta: movement.delta > 0 ? `+${movement.delta}` : `−${-movement.delta}`,
+  const delta = movement.delta > 0 ? `+${movement.delta}` : movement.delta < 0 ? `−${-movement.delta}` : '0';
+  fill(row, {reason: lower(movement.reason), delta,
     stock: `${movement.stock_before} → ${movement.stock_after}`, reservation: movement.reservation_id,
     request: movement.request_id, by: movement.actor});
   setTime(row.querySelector('[data-cell="time"]'), movement.time, 'medium');

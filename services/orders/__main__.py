@@ -3,6 +3,7 @@ import datetime
 import os
 
 from services import auth, server, settings, workers
+from services.money import shop_currency
 from services.orders.service import create_server
 from storage import orders as orders_storage
 
@@ -21,6 +22,10 @@ def parser(environ):
     parser.add_argument('--recovery-interval', type=float,
                         default=float(environ.get('ORDERS_RECOVERY_INTERVAL', 10.0)),
                         help='seconds between recovery passes (default %(default)s)')
+    parser.add_argument('--checkout-hold', type=float,
+                        default=float(environ.get('ORDERS_CHECKOUT_HOLD_SECONDS', settings.CHECKOUT_HOLD_SECONDS)),
+                        help="seconds a cart's checkout holds its stock before it expires and the stock goes back "
+                             '(env ORDERS_CHECKOUT_HOLD_SECONDS, default %(default)s)')
     parser.add_argument('--stale-after', type=float, default=environ.get('ORDERS_STALE_AFTER'),
                         help='age in seconds at which recovery undoes an unfinished placement '
                              '(default: six times --products-timeout, at least 30)')
@@ -47,6 +52,7 @@ def main():
                                                     args.products_tls_key, flag='--products-tls')
         gate = auth.Gate.from_config(args.auth_jwks, args.auth_secret, args.auth_audience, 'orders')
         issuer = auth.TokenIssuer.from_config(args.service_key, args.auth_secret, args.auth_audience)
+        currency = shop_currency(args.currency)
         if gate.enforcing and issuer is None:
             raise ValueError('with tokens checked, Orders needs --service-key (a private JWK whose public key '
                              'Products accepts) or --auth-secret to sign its calls to Products')
@@ -55,7 +61,8 @@ def main():
     async def start(address, tracer_provider):
         grpc_server, port, health, background = await create_server(
             address, args.database_url, args.products_address, args.products_timeout, args.database_threads,
-            args.recovery_interval, stale_after, tls, products_tls, gate, issuer, tracer_provider)
+            args.recovery_interval, stale_after, tls, products_tls, gate, issuer, tracer_provider, currency,
+            args.checkout_hold)
         background.start()
         return grpc_server, port, health, [background.shutdown], [background.stop]
 

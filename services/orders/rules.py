@@ -1,4 +1,4 @@
-"""Order rules: input validation, totals and the status workflow; plain Python, no gRPC, no database."""
+"""Order and cart rules: input validation, totals and the status workflow; plain Python, no gRPC, no database."""
 import hashlib
 import json
 import re
@@ -90,13 +90,31 @@ def new_order(customer_name, customer_email, shipping_address, items, request_id
     for index, (product_id, quantity) in enumerate(items):
         if product_id <= 0:
             raise InvalidArgument(f'items[{index}].product_id', 'must be a product id')
-        if not 1 <= quantity <= MAX_QUANTITY:
-            raise InvalidArgument(f'items[{index}].quantity', f'must be between 1 and {MAX_QUANTITY}, not {quantity}')
+        line_quantity(quantity, f'items[{index}].quantity')
         if product_id in seen:
             raise InvalidArgument(f'items[{index}].product_id',
                                   f'product {product_id} is listed twice; give it one item with the total quantity')
         seen.add(product_id)
     return NewOrder(name, email, address, tuple(items), request)
+
+
+def line_quantity(value, field='quantity'):
+    """A line's quantity: 1 to MAX_QUANTITY units, else InvalidArgument naming `field`."""
+    if not 1 <= value <= MAX_QUANTITY:
+        raise InvalidArgument(field, f'must be between 1 and {MAX_QUANTITY}, not {value}')
+    return value
+
+
+def line_count(count):
+    """Refuse a cart that would hold more lines than an order may."""
+    if count > MAX_ITEMS:
+        raise InvalidArgument('product_id', f'a cart holds at most {MAX_ITEMS} lines; this one would hold {count}')
+
+
+def shipping_details(customer_name, shipping_address):
+    """(name, address) of a checkout, checked as an order's."""
+    return (_required_text(customer_name, 'customer_name', MAX_NAME_LENGTH),
+            _required_text(shipping_address, 'shipping_address', MAX_ADDRESS_LENGTH))
 
 
 def priced_items(reserved_lines):

@@ -34,11 +34,12 @@ def order_message(record):
     order = record.order
     message = orders_pb2.Order(
         id=order.id, customer_name=order.customer_name, customer_email=order.customer_email,
-        total_amount=format_money(order.total_amount), status=Status.Value(order.status.upper()),
-        shipping_address=order.shipping_address,
+        total_amount=format_money(order.total_amount), currency_code=order.currency_code,
+        status=Status.Value(order.status.upper()), shipping_address=order.shipping_address,
         items=[orders_pb2.OrderItem(product_id=item.product_id, product_name=item.product_name,
                                     price=format_money(item.price), quantity=item.quantity,
-                                    subtotal=format_money(item.subtotal)) for item in record.items])
+                                    subtotal=format_money(item.subtotal), currency_code=order.currency_code)
+               for item in record.items])
     message.created_at.FromDatetime(order.created_at)
     message.updated_at.FromDatetime(order.updated_at)
     return message

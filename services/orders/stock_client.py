@@ -23,6 +23,7 @@ class ReservedLine:
     quantity: int
     product_name: str
     unit_price: Decimal
+    currency_code: str
 
 
 class StockUnavailable(Unavailable):
@@ -35,6 +36,8 @@ class StockUnavailable(Unavailable):
 RESERVE_CALLS_IN_FLIGHT = 1
 # Reservations in one call at most, which bounds how long Products holds its write transaction for one call.
 RESERVATIONS_PER_CALL = 32
+# Products one GetStockLevels call asks about at most (the most it answers).
+LEVELS_PER_CALL = 1000
 # A call whose deadline has passed while it waited is still sent, to fail at once (its outcome stays unsure).
 MIN_TIMEOUT_S = 0.001
 
@@ -43,18 +46,22 @@ class StockClient:
     """Reserve and release stock by reservation id over grpc.aio channels, used in turn; every call carries a
     deadline. Reservations asked for while others are under way are sent together (ReserveStocks)."""
 
-    def __init__(self, channels, timeout, issuer=None):
+    def __init__(self, channels, timeout, issuer=None, currency=''):
         self._stubs = itertools.cycle([stock_pb2_grpc.StockServiceStub(channel) for channel in channels])
         self._timeout = timeout
         self._issuer = issuer  # signs the `service` token each call carries; None: calls carry none
+        self._currency = currency  # the shop's: products priced in another are refused
         self._reservations = CallBatcher(self._reserve_together, RESERVE_CALLS_IN_FLIGHT, RESERVATIONS_PER_CALL)
 
-    async def reserve(self, reservation_id, lines):
-        """Take stock for (product_id, quantity) lines, all or none; raise InsufficientStock,
-        ProductNotFound or FailedPrecondition when nothing was taken, StockUnavailable when unsure."""
+    async def reserve(self, reservation_id, lines, cart_id=0):
+        """Take stock for (product_id, quantity) lines, all or none, as a hold for the cart `cart_id` if given; raise
+        InsufficientStock, ProductNotFound or FailedPrecondition when nothing was taken, StockUnavailable when
+        unsure."""
         entry = stock_pb2.StockReservation(
-            reservation=stock_pb2.ReserveStockRequest(reservation_id=reservation_id, lines=[
-                stock_pb2.StockLine(product_id=product_id, quantity=quantity) for product_id, quantity in lines]),
+            reservation=stock_pb2.ReserveStockRequest(
+                reservation_id=reservation_id, currency_code=self._currency, cart_id=cart_id,
+                lines=[stock_pb2.StockLine(product_id=product_id, quantity=quantity)
+                       for product_id, quantity in lines]),
             request_id=current_request_id(), actor=current_actor())
         # The deadline runs from now: a reservation waiting for the next call has that much less of it.
         outcome = await self._reservations.submit((entry, time.monotonic() + self._timeout))
@@ -62,8 +69,8 @@ class StockClient:
             raise outcome
         if outcome.HasField('refused'):
             raise _refusal(outcome.refused.code, outcome.refused.message, _error_info_of(outcome.refused))
-        return [ReservedLine(line.product_id, line.quantity, line.product_name, Decimal(line.unit_price))
-                for line in outcome.reserved.lines]
+        return [ReservedLine(line.product_id, line.quantity, line.product_name, Decimal(line.unit_price),
+                             line.currency_code) for line in outcome.reserved.lines]
 
     async def _reserve_together(self, entries):
         """One ReserveStocks call of (StockReservation, deadline) entries, by the earliest deadline: an outcome per
@@ -77,12 +84,30 @@ class StockClient:
             return [_domain_error(error) for _ in entries]
         return list(response.outcomes)
 
-    async def release(self, reservation_id):
-        """Give a reservation's stock back (idempotent); raise StockUnavailable when unsure."""
-        request = stock_pb2.ReleaseStockRequest(reservation_id=reservation_id)
+    async def release(self, reservation_id, expired=False):
+        """Give a reservation's stock back (idempotent; `expired`: a hold given back at its expiry); raise
+        StockUnavailable when unsure."""
+        request = stock_pb2.ReleaseStockRequest(reservation_id=reservation_id, expired=expired)
+        return (await self._call('ReleaseStock', request)).released_now
+
+    async def convert(self, reservation_id, order_id):
+        """Make a hold the reservation of the order `order_id` (idempotent); raise StockUnavailable when unsure."""
+        request = stock_pb2.ConvertHoldRequest(reservation_id=reservation_id, order_id=order_id)
+        return (await self._call('ConvertHold', request)).converted_now
+
+    async def levels(self, product_ids):
+        """{product id: StockLevel} of the products among `product_ids` that exist, as they are now."""
+        ids = list(dict.fromkeys(product_ids))
+        found = {}
+        for start in range(0, len(ids), LEVELS_PER_CALL):
+            response = await self._call('GetStockLevels', stock_pb2.GetStockLevelsRequest(
+                product_ids=ids[start:start + LEVELS_PER_CALL]))
+            found.update({level.product_id: level for level in response.levels if level.found})
+        return found
+
+    async def _call(self, method, request):
         try:
-            return (await next(self._stubs).ReleaseStock(request, timeout=self._timeout,
-                                                         metadata=self._metadata())).released_now
+            return await getattr(next(self._stubs), method)(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise _domain_error(error) from None
 

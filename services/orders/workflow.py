@@ -22,6 +22,7 @@ from services import metrics
 from services.errors import FailedPrecondition, InvalidArgument, NotFound, ProductNotFound, Unavailable
 from services.orders import rules
 from services.request_context import current_actor, current_request_id
+from services.settings import SHOP_CURRENCY
 from storage.database import Prepared, PreparedInsert, keyset_page, lock_sequence, utcnow
 from storage.orders import Order, OrderEvent, OrderItem, database
 
@@ -56,15 +57,16 @@ class OrderDesk:
     services.server.DatabaseSteps, which runs each database step with a connection. No step awaits anything,
     so no transaction is ever open while a call to Products is."""
 
-    def __init__(self, stock, steps, settle_wait=5.0):
+    def __init__(self, stock, steps, settle_wait=5.0, currency=SHOP_CURRENCY):
         self._stock = stock
+        self._currency = currency  # the shop's, which new orders are in (Products refuses a product priced otherwise)
         self._steps = steps
         self._settle_wait = settle_wait  # how long a retry waits for an earlier try being undone
         self._counted = metrics.orders()  # made now, so that its counters are scraped as 0 before the first order
 
     async def place(self, new_order):
         """Place the order, or, for a request_id already placed, return that order (its stock taken once)."""
-        return await _to_the_end(self._place(new_order))
+        return await to_the_end(self._place(new_order))
 
     async def _place(self, new_order):
         order = await self._intent(new_order)
@@ -104,7 +106,7 @@ class OrderDesk:
         fields = dict(reservation_id=uuid.uuid4().hex, customer_name=new_order.customer_name,
                       customer_email=new_order.customer_email, shipping_address=new_order.shipping_address,
                       total_amount=NO_AMOUNT, status='pending', stock_state=Order.RESERVING,
-                      request_id=new_order.request_id or None, request_digest=None)
+                      request_id=new_order.request_id or None, request_digest=None, currency_code=self._currency)
         if not new_order.request_id:
             return await self._steps.run(_new_order, fields)
         fields['request_digest'] = new_order.digest()
@@ -201,7 +203,7 @@ class OrderDesk:
 
     async def cancel(self, order_id, owner=None):
         """Cancel an order and give its stock back; NotFound for an unknown order (or not `owner`'s)."""
-        return await _to_the_end(self._cancel(order_id, owner))
+        return await to_the_end(self._cancel(order_id, owner))
 
     async def _cancel(self, order_id, owner):
         order = await self._steps.run(self._transition, order_id, 'cancelled', owner, stock_state=Order.RELEASING)
@@ -236,8 +238,8 @@ class OrderDesk:
         """Finish what a crash or an outage left: placements older than `stale_after` (a timedelta)
         are undone, cancellations get their stock back. Returns how many orders it settled."""
         unfinished, releasing = await self._steps.run(_unfinished, utcnow() - stale_after)
-        undone = await _each_at_most(RECOVERY_CALLS_AT_ONCE, self._abandon, unfinished)
-        released = await _each_at_most(RECOVERY_CALLS_AT_ONCE, self._release, releasing)
+        undone = await each_at_most(RECOVERY_CALLS_AT_ONCE, self._abandon, unfinished)
+        released = await each_at_most(RECOVERY_CALLS_AT_ONCE, self._release, releasing)
         self._counted.recovery_actions['placement_undone'].inc(undone)
         self._counted.recovery_actions['cancellation_released'].inc(released)
         settled = undone + released
@@ -246,7 +248,7 @@ class OrderDesk:
         return settled
 
 
-async def _each_at_most(at_once, settle, orders):
+async def each_at_most(at_once, settle, orders):
     """Await settle(order) for every order, at most `at_once` of them at a time; how many returned true."""
     slots = asyncio.Semaphore(at_once)
 
@@ -256,7 +258,7 @@ async def _each_at_most(at_once, settle, orders):
     return sum(await asyncio.gather(*(one(order) for order in orders)))
 
 
-async def _to_the_end(work):
+async def to_the_end(work):
     """Await the coroutine `work` to its end even if the caller is cancelled (the client went away or its
     deadline passed): a placement or a cancellation cut off halfway would hold stock until recovery."""
     task = asyncio.ensure_future(work)
@@ -309,6 +311,26 @@ def record_after(record, event):
     return OrderRecord(order, record.items)
 
 
+def record_order(fields, items, now):
+    """Insert a placed order of `fields` (every column but the id and the timestamps) with its `items`
+    (rules.PricedItem) and its placement event, in the caller's transaction; return its OrderRecord."""
+    lock_sequence(database, EVENT_SEQUENCE)
+    fields = {**fields, 'created_at': now, 'updated_at': now}
+    order = Order(id=_NEW_ORDER(**fields), **fields)
+    rows = _insert_items(order.id, items)
+    _record_event(order.id, '', order.status, now)
+    return OrderRecord(order, rows)
+
+
+def _insert_items(order_id, items):
+    """Insert an order's items (rules.PricedItem); return the rows."""
+    rows = [OrderItem(order=order_id, product_id=item.product_id, product_name=item.product_name, price=item.price,
+                      quantity=item.quantity, subtotal=item.subtotal) for item in items]
+    for row in rows:
+        row.id = _NEW_ITEM(**row.__data__)
+    return rows
+
+
 def _record_event(order_id, from_status, to_status, now):
     _NEW_EVENT(order_id=order_id, from_status=from_status, to_status=to_status,
                request_id=current_request_id(), actor=current_actor(), created_at=now)
@@ -331,14 +353,11 @@ def _confirm(order, reserved):
     longer being placed (undone by recovery, refused, or confirmed by a twin call)."""
     items, total = rules.priced_items(reserved)
     now = utcnow()
-    rows = [OrderItem(order=order.id, product_id=item.product_id, product_name=item.product_name,
-                      price=item.price, quantity=item.quantity, subtotal=item.subtotal) for item in items]
     with database.atomic():
         lock_sequence(database, EVENT_SEQUENCE)
         if not _CONFIRM.count(total, now, order.id):
             return None
-        for row in rows:
-            row.id = _NEW_ITEM(**row.__data__)
+        rows = _insert_items(order.id, items)
         _record_event(order.id, '', order.status, now)
     order.stock_state, order.total_amount, order.updated_at = Order.RESERVED, total, now
     return OrderRecord(order, rows)

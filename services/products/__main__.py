@@ -2,6 +2,7 @@
 import os
 
 from services import auth, server, settings, workers
+from services.money import shop_currency
 from services.products.service import create_server
 from storage import products as products_storage
 
@@ -18,10 +19,11 @@ def main():
     with server.exit_on_start_failure('products'):
         tls = server.ServerTls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
         gate = auth.Gate.from_config(args.auth_jwks, args.auth_secret, args.auth_audience, 'products')
+        currency = shop_currency(args.currency)
 
     async def start(address, tracer_provider):
-        return (*await create_server(address, args.database_url, args.database_threads, tls, gate, tracer_provider),
-                (), ())
+        return (*await create_server(address, args.database_url, args.database_threads, tls, gate, tracer_provider,
+                                     currency), (), ())
 
     workers.run_service('products', products_storage, args, start)
 

@@ -6,6 +6,7 @@ release gives its units back in a conditional UPDATE (stock <= MAX_STOCK - units
 """
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 
 import peewee
 
@@ -89,11 +90,17 @@ def update_product(product_id, changes):
 
 
 def _locked_stock(product_id):
-    """The product's stock (None for an unknown product), its row locked until the commit on PostgreSQL so that no
-    reservation moves the stock in between; SQLite's writers take turns anyway."""
-    query = Product.select(Product.stock_quantity).where(Product.id == product_id)
-    row = (query.for_update() if database.for_update else query).first()
-    return row and row.stock_quantity
+    """The product's stock (None for an unknown product), its row locked as _locked_stocks locks it."""
+    return _locked_stocks([product_id]).get(product_id)
+
+
+def _locked_stocks(product_ids):
+    """{product id: stock} of those of `product_ids` that exist, their rows locked in id order until the commit on
+    PostgreSQL, so that no reservation moves a stock between its reading and the write that relies on it; SQLite's
+    writers take turns anyway."""
+    query = (Product.select(Product.id, Product.stock_quantity).where(Product.id.in_(sorted(product_ids)))
+             .order_by(Product.id))
+    return dict((query.for_update() if database.for_update else query).tuples())
 
 
 def stock_movements(product_id, page):
@@ -107,10 +114,10 @@ def stock_movements(product_id, page):
 _NEW_MOVEMENT = PreparedInsert(StockMovement)
 
 
-def _record_movement(product_id, delta, stock_after, reason, reservation_id=None):
+def _record_movement(product_id, delta, stock_after, reason, reservation_id=None, cart_id=None, order_id=None):
     _NEW_MOVEMENT(product_id=product_id, delta=delta, stock_after=stock_after, reason=reason,
                   reservation_id=reservation_id, request_id=current_request_id(), actor=current_actor(),
-                  created_at=utcnow())
+                  created_at=utcnow(), cart_id=cart_id, order_id=order_id)
 
 
 def delete_product(product_id):
@@ -144,7 +151,18 @@ _NEW_RESERVATION_LINE = PreparedInsert(StockReservationLine)
 _TAKE = Prepared(lambda quantity, product_id: Product
                  .update(stock_quantity=Product.stock_quantity - quantity)
                  .where((Product.id == product_id) & (Product.stock_quantity >= quantity))
-                 .returning(Product.name, Product.price, Product.stock_quantity))
+                 .returning(Product.name, Product.price, Product.currency_code, Product.stock_quantity))
+# The reason of a refusal to reserve a product priced in another currency than the caller sells in.
+CURRENCY_MISMATCH = 'CURRENCY_MISMATCH'
+
+
+def _sold_in(product_id, name, currency, wanted):
+    """Refuse a product priced in another `currency` than the `wanted` one (empty: any), which is undone with the
+    rest of its reservation: the shop's currency changed since its price was set, and it needs a new price."""
+    if wanted and currency != wanted:
+        raise FailedPrecondition(f'product {product_id} ({name}) is priced in {currency}, not in the shop\'s '
+                                 f'{wanted}: give it a price in {wanted}', reason=CURRENCY_MISMATCH,
+                                 product_id=product_id, currency_code=currency, shop_currency=wanted)
 
 
 @dataclass(frozen=True)
@@ -154,16 +172,20 @@ class Reservation:
     lines: list  # of (product_id, quantity)
     request_id: str = ''
     actor: str = ''
+    currency_code: str = ''  # what the caller sells in; empty: any
+    cart_id: int = 0  # the cart whose checkout holds the stock; 0 for an order's reservation
 
 
-def reserve_stock(reservation_id, lines):
-    """Take stock for every (product_id, quantity) line, all or none; return the reservation's lines.
+def reserve_stock(reservation_id, lines, currency='', cart_id=0):
+    """Take stock for every (product_id, quantity) line, all or none, of products priced in `currency` (empty: any);
+    return the reservation's lines. With a `cart_id`, the reservation is that cart's hold (convert_hold makes it its
+    order's).
 
     Each line is one conditional UPDATE (stock >= quantity), in product id order so that concurrent
     reservations on PostgreSQL lock rows in the same order. Repeating an id returns its first result.
     """
     try:
-        rows, taken = _reserve(reservation_id, lines)
+        rows, taken = _reserve(reservation_id, lines, currency, cart_id)
     except InsufficientStock:
         metrics.stock().reservations_refused.inc()
         raise
@@ -182,7 +204,8 @@ def reserve_stocks(reservations):
         for reservation in reservations:
             with on_behalf(reservation.request_id, reservation.actor):
                 try:
-                    rows, taken = _reserve(reservation.reservation_id, reservation.lines)
+                    rows, taken = _reserve(reservation.reservation_id, reservation.lines, reservation.currency_code,
+                                           reservation.cart_id)
                 except DomainError as refusal:
                     outcomes.append(refusal)
                     continue
@@ -201,19 +224,21 @@ def _lock_rows_in_order(product_ids):
         list(Product.select(Product.id).where(Product.id.in_(sorted(product_ids))).order_by(Product.id).for_update())
 
 
-def _reserve(reservation_id, lines):
+def _reserve(reservation_id, lines, currency, cart_id):
     """(the reservation's lines, whether this call took the stock): in a transaction of its own, or a savepoint of
     the caller's, so that a refusal undoes this reservation only."""
+    cart_id = cart_id or None
     try:
         with database.atomic():
             now = utcnow()
-            reservation = _NEW_RESERVATION(reservation_id=reservation_id, state=StockReservation.RESERVED,
-                                           created_at=now, updated_at=now)
-            sold_as = {product_id: _take(product_id, quantity, reservation_id)
+            reservation = _NEW_RESERVATION(
+                reservation_id=reservation_id, state=StockReservation.HELD if cart_id else StockReservation.RESERVED,
+                cart_id=cart_id, created_at=now, updated_at=now)
+            sold_as = {product_id: _take(product_id, quantity, reservation_id, currency, cart_id)
                        for product_id, quantity in sorted(lines)}
             rows = [StockReservationLine(reservation=reservation, position=position, product_id=product_id,
                                          quantity=quantity, product_name=sold_as[product_id][0],
-                                         unit_price=sold_as[product_id][1])
+                                         unit_price=sold_as[product_id][1], currency_code=sold_as[product_id][2])
                     for position, (product_id, quantity) in enumerate(lines)]
             for row in rows:
                 row.id = _NEW_RESERVATION_LINE(**row.__data__)
@@ -223,15 +248,19 @@ def _reserve(reservation_id, lines):
     return rows, True
 
 
-def _take(product_id, quantity, reservation_id):
-    """Take `quantity` units and record it; return the product's (name, price)."""
+def _take(product_id, quantity, reservation_id, currency, cart_id):
+    """Take `quantity` units of a product priced in `currency` (empty: any) and record it, as held for `cart_id` if
+    one is given; return the product's (name, price, currency)."""
     taken = _TAKE.returned(quantity, product_id)
     if not taken:
         product = get_product(product_id)  # or ProductNotFound
+        _sold_in(product_id, product.name, product.currency_code, currency)
         raise InsufficientStock(product_id, quantity, product.stock_quantity, product.name)
-    name, price, stock_after = taken[0]
-    _record_movement(product_id, -quantity, stock_after, StockMovement.RESERVED, reservation_id)
-    return name, Product.price.python_value(price)
+    name, price, sold_in, stock_after = taken[0]
+    _sold_in(product_id, name, sold_in, currency)
+    _record_movement(product_id, -quantity, stock_after, StockMovement.HELD if cart_id else StockMovement.RESERVED,
+                     reservation_id, cart_id)
+    return name, Product.price.python_value(price), sold_in
 
 
 def _replay_reservation(reservation_id, lines):
@@ -254,8 +283,10 @@ _GIVE_BACK = Prepared(lambda quantity, product_id, room: Product
                       .returning(Product.stock_quantity))
 
 
-def release_stock(reservation_id):
-    """Give back a reservation's stock exactly once; True if this call gave it back.
+def release_stock(reservation_id, expired=False):
+    """Give back a reservation's stock exactly once, a hold's included; True if this call gave it back. `expired`: a
+    hold given back at its expiry (movements EXPIRED), which gives back only a hold still held: one that became its
+    order's reservation meanwhile (convert_hold) keeps its units.
 
     An unknown id is recorded as released, so that a reservation arriving after its release (a
     retried or delayed call) takes nothing.
@@ -265,15 +296,16 @@ def release_stock(reservation_id):
     so that the same release goes through once someone lowers the stock. Giving back part would lose units from
     the books; giving all would store a stock no read can carry.
     """
+    live = [StockReservation.HELD] if expired else [StockReservation.RESERVED, StockReservation.HELD]
     for _attempt in range(2):  # a concurrent first reservation of the id can win the insert once
         try:
             with database.atomic():
                 flipped = (StockReservation
                            .update(state=StockReservation.RELEASED, updated_at=utcnow())
                            .where((StockReservation.reservation_id == reservation_id)
-                                  & (StockReservation.state == StockReservation.RESERVED)).execute())
+                                  & StockReservation.state.in_(live)).execute())
                 if flipped:
-                    units = _give_back(reservation_id)
+                    units = _give_back(reservation_id, StockMovement.EXPIRED if expired else StockMovement.RELEASED)
                 elif not StockReservation.select().where(
                         StockReservation.reservation_id == reservation_id).exists():
                     StockReservation.create(reservation_id=reservation_id, state=StockReservation.RELEASED)
@@ -285,17 +317,21 @@ def release_stock(reservation_id):
     return False
 
 
-def _give_back(reservation_id):
-    """Put a reservation's units back in stock and record it; return how many went back."""
+def _lines_of(reservation_id):
+    """A reservation's lines in product id order, each with its reservation's cart_id (line.reservation.cart_id)."""
+    return (StockReservationLine.select(StockReservationLine, StockReservation.cart_id).join(StockReservation)
+            .where(StockReservation.reservation_id == reservation_id)
+            .order_by(StockReservationLine.product_id))
+
+
+def _give_back(reservation_id, reason):
+    """Put a reservation's units back in stock and record it as `reason`; return how many went back."""
     units = 0
-    lines = (StockReservationLine.select().join(StockReservation)
-             .where(StockReservation.reservation_id == reservation_id)
-             .order_by(StockReservationLine.product_id))
-    for line in lines:
+    for line in _lines_of(reservation_id):
         given_back = _GIVE_BACK.returned(line.quantity, line.product_id, MAX_STOCK - line.quantity)
         if given_back:
-            _record_movement(line.product_id, line.quantity, given_back[0][0], StockMovement.RELEASED,
-                             reservation_id)
+            _record_movement(line.product_id, line.quantity, given_back[0][0], reason, reservation_id,
+                             line.reservation.cart_id)
             units += line.quantity
         elif (stock := _locked_stock(line.product_id)) is not None:  # else deleted: nowhere to go back to
             raise _no_room(reservation_id, line, stock)
@@ -311,3 +347,42 @@ def _no_room(reservation_id, line, stock):
     return FailedPrecondition(f'giving back {line.quantity} units of product {line.product_id} would take its '
                               f'stock of {stock} past the limit of {MAX_STOCK}; lower the stock, then release again',
                               reason=STOCK_LIMIT_EXCEEDED, **fields)
+
+
+def convert_hold(reservation_id, order_id):
+    """Make a hold the reservation of the order `order_id`, exactly once: its units stay taken, and each line is
+    recorded as an ORDERED movement (delta 0) naming the order. True if this call converted it; a hold converted
+    before, released or never taken changes nothing."""
+    with database.atomic():
+        converted = (StockReservation
+                     .update(state=StockReservation.RESERVED, updated_at=utcnow())
+                     .where((StockReservation.reservation_id == reservation_id)
+                            & (StockReservation.state == StockReservation.HELD)).execute())
+        if converted:
+            lines = list(_lines_of(reservation_id))
+            stock = _locked_stocks({line.product_id for line in lines})
+            for line in lines:
+                # A product deleted since it was held is recorded too (its history outlives it, and the order still
+                # names it), with the stock of 0 it has now.
+                _record_movement(line.product_id, 0, stock.get(line.product_id, 0), StockMovement.ORDERED,
+                                 reservation_id, line.reservation.cart_id, order_id)
+    return bool(converted)
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """A product as it is now; `found` False (and the rest empty) for one that does not exist."""
+    found: bool
+    name: str = ''
+    price: Decimal | None = None
+    currency_code: str = ''
+    stock_quantity: int = 0
+
+
+def stock_levels(product_ids):
+    """The StockLevel of each of `product_ids`, in their order (an id may repeat), read in one SELECT."""
+    query = (Product.select(Product.id, Product.name, Product.price, Product.currency_code, Product.stock_quantity)
+             .where(Product.id.in_(sorted(set(product_ids)))))
+    found = {product.id: StockLevel(True, product.name, product.price, product.currency_code,
+                                    product.stock_quantity) for product in query}
+    return [found.get(product_id, StockLevel(found=False)) for product_id in product_ids]

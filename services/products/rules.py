@@ -19,6 +19,7 @@ MAX_STOCK = 1_000_000_000
 MAX_RESERVATION_LINES = 100
 MAX_RESERVATION_ID_LENGTH = 100
 MAX_BATCHED_RESERVATIONS = 1000  # in one ReserveStocks call
+MAX_STOCK_LEVELS = 1000  # products in one GetStockLevels call
 
 
 def _name(value):
@@ -203,3 +204,27 @@ def reservation_batch(size):
     own by stock_lines; one named twice is taken once and repeated, as two ReserveStock calls would be)."""
     if not 1 <= size <= MAX_BATCHED_RESERVATIONS:
         raise InvalidArgument('reservations', f'must hold 1 to {MAX_BATCHED_RESERVATIONS} reservations')
+
+
+def cart_id(value):
+    """The cart whose checkout a reservation holds stock for: a cart id, or 0 for an order's reservation."""
+    if value < 0:
+        raise InvalidArgument('cart_id', "must be a cart id, or 0 for an order's reservation")
+    return value
+
+
+def order_id(value):
+    """The order a hold becomes (ConvertHold): an order id."""
+    if value <= 0:
+        raise InvalidArgument('order_id', 'must be a positive order id')
+    return value
+
+
+def stock_level_ids(product_ids):
+    """Validate the products of a GetStockLevels call: 1 to MAX_STOCK_LEVELS ids, each positive (one may repeat)."""
+    if not 1 <= len(product_ids) <= MAX_STOCK_LEVELS:
+        raise InvalidArgument('product_ids', f'must hold 1 to {MAX_STOCK_LEVELS} product ids')
+    for index, product_id in enumerate(product_ids):
+        if product_id <= 0:
+            raise InvalidArgument(f'product_ids[{index}]', 'must be a product id')
+    return list(product_ids)

@@ -5,7 +5,7 @@ from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 from google.protobuf import empty_pb2
 
 from services.errors import InvalidArgument
-from services.money import format_money
+from services.money import format_money, same_currency
 from services.pagination import next_page_token, page_request
 from services.products import catalog, rules
 
@@ -41,10 +41,18 @@ def carried_stock(stored, product_id):
     return carried
 
 
+def priced(fields, product, shop, field='product'):
+    """`fields` of a product (cleaned) with the currency of their price: the shop's, which the client may name in
+    `product` (a Product message; `field` names it in errors) but not contradict. A change without a price keeps
+    the product's."""
+    same_currency(product.currency_code if product.HasField('currency_code') else '', f'{field}.currency_code', shop)
+    return {**fields, 'currency_code': shop} if 'price' in fields else fields
+
+
 def product_message(product):
     message = products_pb2.Product(
         id=product.id, name=product.name, description=product.description, price=format_money(product.price),
-        stock_quantity=carried_stock(product.stock_quantity, product.id),
+        currency_code=product.currency_code, stock_quantity=carried_stock(product.stock_quantity, product.id),
         category=Category.Value(product.category.upper()))
     message.created_at.FromDatetime(product.created_at)
     message.updated_at.FromDatetime(product.updated_at)
@@ -59,7 +67,8 @@ def movement_message(movement):
     message = products_pb2.StockMovement(
         id=movement.id, product_id=movement.product_id, delta=after - before, stock_before=before, stock_after=after,
         reason=products_pb2.StockMovement.Reason.Value(movement.reason.upper()),
-        reservation_id=movement.reservation_id or '', request_id=movement.request_id, actor=movement.actor or '')
+        reservation_id=movement.reservation_id or '', request_id=movement.request_id, actor=movement.actor or '',
+        cart_id=movement.cart_id or 0, order_id=movement.order_id or 0)
     message.time.FromDatetime(movement.created_at)
     return message
 
@@ -73,31 +82,36 @@ def product_id(value, field='id'):
 class ProductServicer(products_pb2_grpc.ProductServiceServicer):
     SERVICE_NAME = products_pb2.DESCRIPTOR.services_by_name['ProductService'].full_name
 
-    def __init__(self, steps):
+    def __init__(self, steps, currency):
         self._steps = steps
+        self._currency = currency  # the shop's: new prices are in it
 
     # Every call but ImportProducts is a database step (services.server.DatabaseSteps); an import reads its stream
     # first, then inserts in a step of its own.
     async def ImportProducts(self, request_iterator, context):
-        rows, validate_only = [], None
+        sent, validate_only = [], None
         async for request in request_iterator:
             validate_only = request.validate_only if validate_only is None else validate_only
-            rows += [present_fields(product) for product in request.products]
-            rules.import_size(len(rows))
-        products = rules.imported_products(rows)
+            sent += request.products
+            rules.import_size(len(sent))
+        cleaned = rules.imported_products([present_fields(product) for product in sent])
+        products = [priced(fields, product, self._currency, f'products[{row}]')
+                    for row, (fields, product) in enumerate(zip(cleaned, sent, strict=True))]
         if validate_only:
             return products_pb2.ImportProductsResponse()
         first_id, last_id = await self._steps.run_long(catalog.import_products, products)
         return products_pb2.ImportProductsResponse(imported_count=len(products), first_id=first_id, last_id=last_id)
 
     def CreateProduct(self, request, context):
-        return product_message(catalog.create_product(rules.new_product_fields(present_fields(request.product))))
+        fields = rules.new_product_fields(present_fields(request.product))
+        return product_message(catalog.create_product(priced(fields, request.product, self._currency)))
 
     def GetProduct(self, request, context):
         return product_message(catalog.get_product(product_id(request.id)))
 
     def UpdateProduct(self, request, context):
-        changes = rules.changes_for_update(list(request.update_mask.paths), present_fields(request.product))
+        changes = priced(rules.changes_for_update(list(request.update_mask.paths), present_fields(request.product)),
+                         request.product, self._currency)
         return product_message(catalog.update_product(product_id(request.product.id, 'product.id'), changes))
 
     def DeleteProduct(self, request, context):

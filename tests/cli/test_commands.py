@@ -168,7 +168,8 @@ def test_orders_list_newest_first_and_by_status(ecommerce, orders_stub, shop):
 def test_orders_get_shows_the_order_and_its_items(ecommerce, shop):
     pen, ink, ada, _alan = shop
     shown = succeeded(ecommerce('orders', 'get', ada.id))
-    assert table_rows(shown) == [[str(pen.id), 'Pen', '1.50', '2', '3.00'], [str(ink.id), 'Ink', '4.25', '1', '4.25']]
+    assert table_rows(shown) == [[str(pen.id), 'Pen', '1.50', '2', '3.00', 'USD'],
+                                 [str(ink.id), 'Ink', '4.25', '1', '4.25', 'USD']]
     fields = detail_fields(shown)
     assert (fields['status'], fields['customer_email'], fields['total_amount']) == \
            ('pending', 'ada@example.com', '7.25')

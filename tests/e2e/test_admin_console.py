@@ -210,7 +210,7 @@ def test_a_product_created_in_the_console_is_listed_and_its_price_edited(console
         'category': 'HOME'}
     row = rows(products).first
     assert cells(row) | {'updated': ''} == {'id': stored['id'], 'name': f'Brass lamp {tag}', 'category': 'home',
-                                            'price': '49.90', 'stock': '12', 'updated': ''}
+                                            'price': '49.90 USD', 'stock': '12', 'updated': ''}
 
     # A bad price: the server's own message, next to the price field, and nothing saved.
     row.get_by_role('button', name=f'Edit Brass lamp {tag}').click()
@@ -231,7 +231,7 @@ def test_a_product_created_in_the_console_is_listed_and_its_price_edited(console
     price.fill('54.25')
     dialog.get_by_role('button', name='Save').click()
     expect(dialog).to_be_hidden()
-    expect(row.locator('[data-cell="price"]')).to_have_text('54.25')
+    expect(row.locator('[data-cell="price"]')).to_have_text('54.25 USD')
     expect(row.locator('[data-cell="stock"]')).to_have_text('10')
     assert {key: get_product(api, stored['id'])[key] for key in ('price', 'stock_quantity')} == {
         'price': '54.25', 'stock_quantity': 10}
@@ -269,7 +269,7 @@ def test_products_are_filtered_and_paged_with_the_api_page_tokens(console, api):
     expected = [product['id'] for product in made
                 if product['category'] == 'BOOKS' and Decimal('15') <= Decimal(product['price']) <= Decimal('25.50')]
     assert shown_ids(products) == expected and expected
-    assert {cells(row)['price'] for row in rows(products).all()} <= {product['price'] for product in made}
+    assert {cells(row)['price'] for row in rows(products).all()} <= {f"{product['price']} USD" for product in made}
 
     lowest = products.get_by_label('Lowest price')
     search(products, **{'Lowest price': 'abc'})
@@ -305,13 +305,13 @@ def test_an_order_is_shown_with_its_items_advanced_and_cancelled_and_its_stock_c
     assert shown_ids(orders) == [order['id']]
     row = rows(orders).first
     assert cells(row) | {'placed': ''} == {'id': order['id'], 'customer': 'Ada Lovelace', 'email': email,
-                                           'status': 'pending', 'total': '59.97', 'item-count': '1 item',
+                                           'status': 'pending', 'total': '59.97 USD', 'item-count': '1 item',
                                            'placed': ''}
     row.get_by_text('1 item').click()
     item = row.locator('.items tbody tr')
     expect(item).to_have_count(1)
-    assert cells(item) == {'product': f'Kettle {tag} (product {product["id"]})', 'price': '19.99', 'quantity': '3',
-                           'subtotal': '59.97'}
+    assert cells(item) == {'product': f'Kettle {tag} (product {product["id"]})', 'price': '19.99 USD', 'quantity': '3',
+                           'subtotal': '59.97 USD'}
     screenshot(console, 'orders')
 
     row.get_by_role('button', name=f'Advance order {order["id"]} to processing').click()
@@ -381,7 +381,7 @@ def test_orders_placed_and_changed_by_other_clients_show_in_the_open_view_withou
     expect(orders.locator('.view-status')).to_have_text('Orders: 1–2 of 2.')
     row = order_row(orders, placed['id'])
     assert cells(row) | {'placed': ''} == {'id': placed['id'], 'customer': 'Grace Hopper', 'email': email,
-                                           'status': 'pending', 'total': '25.00', 'item-count': '1 item',
+                                           'status': 'pending', 'total': '25.00 USD', 'item-count': '1 item',
                                            'placed': ''}
 
     # Each status change, over REST or over gRPC, shows in its row, with the buttons of the new status.

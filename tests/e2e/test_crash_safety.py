@@ -13,13 +13,20 @@ import time
 
 import grpc
 import pytest
-from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
+from ecommerce.orders.v1 import carts_pb2_grpc, orders_pb2, orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2_grpc
 from grpc_health.v1 import health_pb2
 
+from bench.processes import start_envoy
 from tests.conftest import health_status, new_product
-from tests.stock_checks import Status, assert_reservations_match_orders, assert_stock_conserved, wait_until_settled
-from tests.storm import GrpcShop, Storm, customer
+from tests.stock_checks import (
+    Status,
+    assert_holds_released_once,
+    assert_reservations_match_orders,
+    assert_stock_conserved,
+    wait_until_settled,
+)
+from tests.storm import GrpcShop, Storm, cart_shopper, customer
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +36,8 @@ KILLS = {'orders': 3, 'products': 3}
 CALL_TIMEOUT = 5  # s, each client call: past Orders' own deadline on Products, so a hang shows as DEADLINE_EXCEEDED
 SETTLE_TIMEOUT = 30  # s for recovery to finish what the kills left
 ORDERS_SETTINGS = ['--products-timeout', '1', '--recovery-interval', '0.5', '--stale-after', '3']
+# A checkout's hold in the checkout storm: short, so that many expire during the storm, and some across a kill.
+HOLD_SECONDS = 1.5
 # The answers a client may get while a service is down or restarting, or when stock ran out.
 TOLERATED = {'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'CANCELLED', 'FAILED_PRECONDITION'}
 # Reconnect soon after a restart, so that the storm goes on between kills.
@@ -112,3 +121,61 @@ def test_kills_during_a_storm_of_orders_and_cancellations_lose_no_stock(run_serv
             products_kills=sum(1 for name, _ in kills if name == 'products'), kills_mid_call=mid_call,
             placements_undone=undone, settled_by_recovery=recovered, recovery_wait_s=recovery_wait,
             invariant='stock>=0, initial==stock+held, reservations==live orders')
+
+
+def test_kills_during_a_storm_of_checkouts_give_each_hold_back_exactly_once(run_service, database_url, tmp_path,
+                                                                             figures):
+    """Through the real Envoy, shoppers check carts out and complete, abandon or leave them while Orders and Products
+    are killed at random moments: every hold ends one way (an order, or its units back once, at its expiry if nobody
+    ended it), whichever process died meanwhile."""
+    print(f'crash safety seed: {SEED} (replay with CRASH_SAFETY_SEED={SEED})')
+    rng = random.Random(SEED)
+    products = run_service('products', database_url('products'))
+    orders = run_service('orders', database_url('orders'), ['--products-address', products.address, *ORDERS_SETTINGS,
+                                                            '--checkout-hold', str(HOLD_SECONDS)])
+    envoy, gateway, _admin = start_envoy(tmp_path, products.address, orders.address)
+    try:
+        with grpc.insecure_channel(gateway, options=CLIENT_CHANNEL_OPTIONS) as gateway_channel, \
+                grpc.insecure_channel(products.address) as products_channel, \
+                grpc.insecure_channel(orders.address, options=CLIENT_CHANNEL_OPTIONS) as orders_channel:
+            products_stub = products_pb2_grpc.ProductServiceStub(products_channel)
+            initial = {new_product(products_stub, name=f'P{i}', stock=stock).id: stock
+                       for i, stock in enumerate(rng.randint(40, 80) for _ in range(4))}
+            storm, kills = Storm(TOLERATED), []
+            shop = GrpcShop(gateway_channel, CALL_TIMEOUT)
+            threads = [storm.thread(cart_shopper, storm, shop, list(initial), random.Random(rng.random()))
+                       for _ in range(CLIENTS)]
+            killing = storm.thread(killer, storm, {'orders': orders, 'products': products},
+                                   random.Random(rng.random()), kills)
+            for thread in [*threads, killing]:
+                thread.start()
+            try:
+                killing.join()
+                time.sleep(HOLD_SECONDS)  # holds taken just before the last kill expire against the restarted ones
+            finally:
+                storm.over.set()
+                killing.join()
+                for thread in threads:
+                    thread.join()
+            assert not storm.unexpected, (SEED, storm.unexpected[:5])
+
+            settle_wait = wait_until_settled(database_url('orders'), SETTLE_TIMEOUT)
+            assert_stock_conserved(products_stub, orders_pb2_grpc.OrderServiceStub(orders_channel), initial,
+                                   timeout=CALL_TIMEOUT, carts_stub=carts_pb2_grpc.CartServiceStub(orders_channel))
+            assert_reservations_match_orders(database_url('orders'), database_url('products'), initial)
+            expired = assert_holds_released_once(database_url('orders'), database_url('products'))
+            for order_id, items in storm.placed.items():
+                order = orders_pb2_grpc.OrderServiceStub(orders_channel).GetOrder(
+                    orders_pb2.GetOrderRequest(id=order_id), timeout=CALL_TIMEOUT)
+                assert [(item.product_id, item.quantity) for item in order.items] == items, (SEED, order)
+    finally:
+        envoy.stop()
+    errors = [entry['message'] for service in (products, orders) for entry in service.log_entries()
+              if entry['level'] == 'ERROR']
+    assert not errors, (SEED, errors[:3])
+    checkouts = storm.codes
+    assert len(storm.placed) >= 10 and expired >= 5, (SEED, len(storm.placed), expired)
+    figures(seed=SEED, clients=CLIENTS, requests=len(storm.answers), orders_completed=len(storm.placed),
+            holds_expired=expired, unavailable=checkouts['UNAVAILABLE'], refusals=checkouts['FAILED_PRECONDITION'],
+            kills=len(kills), kills_mid_call=sum(1 for _name, in_flight in kills if in_flight),
+            settle_wait_s=settle_wait)

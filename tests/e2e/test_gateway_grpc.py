@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.e2e, DATABASE_INDEPENDENT]
 
 PRODUCTS = 'ecommerce.products.v1.ProductService'
 ORDERS = 'ecommerce.orders.v1.OrderService'
+CARTS = 'ecommerce.orders.v1.CartService'
 HEALTH = 'grpc.health.v1.Health'
 REFLECTION = 'grpc.reflection.v1alpha.ServerReflection'
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -52,7 +53,7 @@ def wait_for_health(address, service, expected, timeout=15):
 
 
 def test_the_gateway_lists_the_public_services_and_no_internal_one(system):
-    assert sorted(PUBLIC) == [ORDERS, PRODUCTS]
+    assert sorted(PUBLIC) == [CARTS, ORDERS, PRODUCTS]
     services = listed(system.gateway)
     assert services == sorted([*PUBLIC, HEALTH, REFLECTION])
     assert not set(services) & set(INTERNAL)
@@ -65,7 +66,7 @@ def test_each_service_port_still_lists_its_own_services_only(system, server, own
     assert {HEALTH, REFLECTION} <= set(services)
 
 
-@pytest.mark.parametrize('service', [PRODUCTS, ORDERS])
+@pytest.mark.parametrize('service', [PRODUCTS, ORDERS, CARTS])
 def test_grpcurl_describes_each_public_service_through_the_gateway(system, service):
     result = grpcurl(system.gateway, 'describe', service)
     assert result.returncode == 0, result.stderr

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.e2e
 PRODUCTS = 'ecommerce.products.v1.ProductService'
 STOCK = 'ecommerce.products.v1.StockService'
 ORDERS = 'ecommerce.orders.v1.OrderService'
+CARTS = 'ecommerce.orders.v1.CartService'
 HEALTH = 'grpc.health.v1.Health'
 REFLECTION = 'grpc.reflection.v1alpha.ServerReflection'  # the version grpcurl 1.8.6 asks for
 
@@ -31,7 +32,7 @@ def get_product(system, product_id):
 # What reflection lists and describes, and what health answers, is the same whatever the database: the SQLite pass
 # only. The tests below them that store and read data run on both.
 @DATABASE_INDEPENDENT
-@pytest.mark.parametrize('server, services', [('products', [PRODUCTS, STOCK]), ('orders', [ORDERS])])
+@pytest.mark.parametrize('server, services', [('products', [PRODUCTS, STOCK]), ('orders', [ORDERS, CARTS])])
 def test_list_shows_exactly_the_services_health_and_reflection(system, server, services):
     result = grpcurl(getattr(system, server), 'list')
     assert result.returncode == 0, result.stderr
@@ -42,9 +43,11 @@ def test_list_shows_exactly_the_services_health_and_reflection(system, server, s
 @pytest.mark.parametrize('server, service, methods', [
     ('products', PRODUCTS, ['CreateProduct', 'DeleteProduct', 'GetProduct', 'ImportProducts', 'ListProducts',
                             'ListStockMovements', 'SearchProducts', 'UpdateProduct']),
-    ('products', STOCK, ['ReleaseStock', 'ReserveStock', 'ReserveStocks']),
+    ('products', STOCK, ['ConvertHold', 'GetStockLevels', 'ReleaseStock', 'ReserveStock', 'ReserveStocks']),
     ('orders', ORDERS, ['CancelOrder', 'CreateOrder', 'GetOrder', 'GetOrdersByCustomer', 'ListOrderEvents',
                         'ListOrders', 'UpdateOrderStatus', 'WatchOrder', 'WatchOrders']),
+    ('orders', CARTS, ['AbandonCheckout', 'AddCartItem', 'CheckoutCart', 'CompleteCheckout', 'CreateCart', 'GetCart',
+                       'ListCarts', 'RemoveCartItem', 'UpdateCartItem']),
 ])
 def test_list_of_a_service_shows_its_methods(system, server, service, methods):
     result = grpcurl(getattr(system, server), 'list', service)
@@ -115,7 +118,7 @@ def test_create_order_through_reflection_on_the_orders_port(system):
     assert (order['status'], order['customer_email'], order['total_amount']) == ('PENDING', 'ada@example.com',
                                                                                  '59.97')
     assert order['items'] == [{'product_id': product['id'], 'product_name': product['name'], 'price': '19.99',
-                               'quantity': 3, 'subtotal': '59.97'}]
+                               'quantity': 3, 'subtotal': '59.97', 'currency_code': 'USD'}]
     assert get_product(system, product['id'])['stock_quantity'] == 2
     assert grpcurl_json(system.orders, f'{ORDERS}/GetOrder', {'id': order['id']}) == order
 

@@ -19,10 +19,11 @@ pytestmark = pytest.mark.e2e
 # Every route must answer the same with a trailing slash, as the seed's Django API did.
 SLASHES = pytest.mark.parametrize('slash', ['', '/'], ids=['no-slash', 'trailing-slash'])
 
-PRODUCT_FIELDS = {'id', 'name', 'description', 'price', 'stock_quantity', 'category', 'created_at', 'updated_at'}
-ORDER_FIELDS = {'id', 'customer_name', 'customer_email', 'total_amount', 'status', 'shipping_address',
+PRODUCT_FIELDS = {'id', 'name', 'description', 'price', 'currency_code', 'stock_quantity', 'category', 'created_at',
+                  'updated_at'}
+ORDER_FIELDS = {'id', 'customer_name', 'customer_email', 'total_amount', 'currency_code', 'status', 'shipping_address',
                 'created_at', 'updated_at', 'items'}
-ITEM_FIELDS = {'product_id', 'product_name', 'price', 'quantity', 'subtotal'}
+ITEM_FIELDS = {'product_id', 'product_name', 'price', 'quantity', 'subtotal', 'currency_code'}
 INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION = 3, 5, 9
 
 
@@ -144,7 +145,8 @@ def test_create_product_answers_201_with_the_stored_product_and_its_location(api
     assert reply.headers['location'] == f'/api/products/{created["id"]}'
     assert api.get(reply.headers['location']).body == created
     assert {key: created[key] for key in PRODUCT_FIELDS - {'id', 'created_at', 'updated_at'}} == {
-        'name': 'Desk', 'description': 'oak, 120 cm', 'price': '199.00', 'stock_quantity': 3, 'category': 'HOME'}
+        'name': 'Desk', 'description': 'oak, 120 cm', 'price': '199.00', 'currency_code': 'USD', 'stock_quantity': 3,
+        'category': 'HOME'}
     assert created['created_at'].endswith('Z') and created['updated_at'].endswith('Z')
     assert get_product(api, created['id']) == created
     assert total_size(api, '/api/products') == before + 1
@@ -420,8 +422,10 @@ def test_create_order_computes_totals_snapshots_products_and_takes_stock(api, sl
         'Ada Lovelace', f'ada.{tag.lower()}@example.com', '12 Analytical Row, London', 'PENDING')
     # Exact decimals: in binary floats 3 * 0.10 is 0.30000000000000004.
     assert order['items'] == [
-        {'product_id': pen['id'], 'product_name': 'Pen', 'price': '0.10', 'quantity': 3, 'subtotal': '0.30'},
-        {'product_id': ink['id'], 'product_name': 'Ink', 'price': '19.99', 'quantity': 3, 'subtotal': '59.97'}]
+        {'product_id': pen['id'], 'product_name': 'Pen', 'price': '0.10', 'quantity': 3, 'subtotal': '0.30',
+         'currency_code': 'USD'},
+        {'product_id': ink['id'], 'product_name': 'Ink', 'price': '19.99', 'quantity': 3, 'subtotal': '59.97',
+         'currency_code': 'USD'}]
     assert order['total_amount'] == '60.27'
     assert (stock(api, pen['id']), stock(api, ink['id'])) == (2, 1)
     assert get_order(api, order['id']) == order

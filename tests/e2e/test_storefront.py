@@ -83,10 +83,10 @@ def test_a_storefront_on_another_origin_uses_every_protocol(browser, site, shop,
         page.select_option('#protocol', protocol)
         page.evaluate("document.querySelectorAll('#products, #found').forEach((list) => list.replaceChildren())")
         page.click('#list')
-        expect(page.locator(f'#products li[data-id="{lamp.id}"]')).to_have_text(f'{lamp.id} {lamp.name} 24.00')
+        expect(page.locator(f'#products li[data-id="{lamp.id}"]')).to_have_text(f'{lamp.id} {lamp.name} 24.00 USD')
         page.fill('#query', lamp.name)
         page.click('#search')
-        expect(page.locator('#found li')).to_have_text([f'{lamp.id} {lamp.name} 24.00'])
+        expect(page.locator('#found li')).to_have_text([f'{lamp.id} {lamp.name} 24.00 USD'])
         expect(page.locator('#error')).to_have_text('')
 
     page.fill('#token', issuer.issue([auth.CUSTOMER], email='ann@example.com'))

@@ -12,6 +12,7 @@ from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 from google.protobuf import field_mask_pb2
 
 from bench.processes import ROOT, start_service
+from storage import schema
 from tests.conftest import new_product
 from tests.stock_checks import all_orders, assert_stock_conserved, order_request
 
@@ -71,13 +72,13 @@ def previous_release(tmp_path_factory):
 class Services:
     """Products and Orders as subprocesses of one checkout on two databases; stop() ends both (SIGTERM)."""
 
-    def __init__(self, folder, urls, cwd=ROOT):
+    def __init__(self, folder, urls, cwd=ROOT, flags=()):
         self.processes = []
         try:
-            process, self.products = start_service('products', urls['products'], folder, cwd=cwd)
+            process, self.products = start_service('products', urls['products'], folder, list(flags), cwd=cwd)
             self.processes.append(process)
             process, self.orders = start_service('orders', urls['orders'], folder,
-                                                 ['--products-address', self.products], cwd=cwd)
+                                                 ['--products-address', self.products, *flags], cwd=cwd)
             self.processes.append(process)
         except Exception:
             self.stop()
@@ -159,6 +160,15 @@ def snapshot(products_stub, orders_stub):
     }
 
 
+def assert_priced_in(currency, products=(), orders=()):
+    """Check that every amount of `products` and `orders` (messages) states `currency`, then clear it: the previous
+    release stated none, and the upgrade gives its rows the shop's."""
+    amounts = [*products, *orders, *(item for order in orders for item in order.items)]
+    assert {message.currency_code for message in amounts} == {currency}
+    for message in amounts:
+        message.ClearField('currency_code')
+
+
 def migration_status(service, url):
     return subprocess.run([sys.executable, '-m', 'storage.migrate', 'status', '--service', service,
                            '--database-url', url], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -176,18 +186,22 @@ def test_the_current_release_adopts_the_previous_releases_databases(previous_rel
         status = migration_status(service, url)
         assert status.returncode == 1 and '[~] 0001_initial' in status.stdout, (service, status.stdout, status.stderr)
 
+    migrated = {f'{service} database migrated to {path.stem}' for service in urls
+                for path in schema.migrations_folder(service).glob('[0-9]*.py') if not path.stem.startswith('0001')}
     for start, schema_changes in (('first start', {'products database adopted at 0001_initial',
-                                                   'orders database adopted at 0001_initial'}),
+                                                   'orders database adopted at 0001_initial', *migrated}),
                                   ('second start', set())):
-        services = Services(tmp_path, urls)
+        services = Services(tmp_path, urls, flags=['--currency', 'EUR'])  # the shop's currency on upgrade
         with services as (products_stub, orders_stub):
             after = snapshot(products_stub, orders_stub)
+            assert_priced_in('EUR', after['products'], after['orders'])
             for part, rows in before.items():
                 assert after[part] == rows, (start, part)
             assert_stock_conserved(products_stub, orders_stub, initial)
             # A retry of an order the previous release placed: the same order, no new one, no stock taken.
             for request_id, request in placed.items():
                 again = orders_stub.CreateOrder(request)
+                assert_priced_in('EUR', orders=[again])
                 assert again == next(order for order in after['orders'] if order.id == again.id), request_id
             assert len(all_orders(orders_stub)) == len(before['orders'])
             assert_stock_conserved(products_stub, orders_stub, initial)

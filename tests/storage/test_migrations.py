@@ -95,7 +95,7 @@ def test_a_field_added_without_a_migration_is_caught(database_url):
     assert migrated != modelled
 
 
-def test_a_database_made_before_migrations_is_adopted_with_its_rows(database_url):
+def test_a_database_made_before_migrations_is_adopted_with_its_rows_priced_in_the_shops_currency(database_url):
     url = database_url('products')
     database = open_database(url)
     with database.connection_context():
@@ -108,11 +108,12 @@ def test_a_database_made_before_migrations_is_adopted_with_its_rows(database_url
         assert states[0] == 'adoptable' and set(states[1:]) <= {'pending'}
     database.close_all()
 
-    prepare_schema(products_storage, url)
+    prepare_schema(products_storage, url, 'EUR')
     with database.connection_context():
         states = schema.status(database, schema.migrations_folder('products'))
         assert states[0].name == '0001_initial' and {state.state for state in states} == {'applied'}
-        assert database.execute_sql('SELECT name, stock_quantity FROM products').fetchall() == [('Lamp', 3)]
+        assert database.execute_sql('SELECT name, stock_quantity, currency_code FROM products').fetchall() == [
+            ('Lamp', 3, 'EUR')]
         assert database.execute_sql('SELECT total FROM product_count').fetchone()[0] == 1
     database.close_all()
 
@@ -122,9 +123,11 @@ def test_a_database_newer_than_the_code_is_refused_naming_both_versions(database
     prepare_schema(orders_storage, url)
     database = open_database(url)
     with database.connection_context():
-        database.execute_sql("INSERT INTO schema_migration (name, applied) VALUES ('0002_later', '2027-01-01')")
+        database.execute_sql("INSERT INTO schema_migration (name, applied) VALUES ('9999_later', '2027-01-01')")
+        latest = schema.version(schema.status(database, schema.migrations_folder('orders')), known=False)
     database.close_all()
-    with pytest.raises(schema.SchemaTooNew, match=r'at schema version 0002_later.*its latest: 0001_initial'):
+    assert latest != 'none'
+    with pytest.raises(schema.SchemaTooNew, match=rf'at schema version 9999_later.*its latest: {latest}'):
         prepare_schema(orders_storage, url)
 
     result = subprocess.run([sys.executable, '-m', 'services.orders', '--address', '127.0.0.1:0',
@@ -132,7 +135,7 @@ def test_a_database_newer_than_the_code_is_refused_naming_both_versions(database
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if 'cannot start' in line]
-    assert len(errors) == 1 and 'schema version 0002_later' in errors[0], result.stderr
+    assert len(errors) == 1 and 'schema version 9999_later' in errors[0], result.stderr
     assert 'Traceback' not in result.stderr
 
 
@@ -161,8 +164,19 @@ def test_the_operators_command_shows_and_applies_the_migrations(database_url):
     url = database_url('orders')
     pending = migrate_command('status', '--service', 'orders', '--database-url', url)
     assert pending.returncode == 1 and '[ ] 0001_initial  pending' in pending.stdout
-    applied = migrate_command('up', '--service', 'orders', '--database-url', url)
+    applied = migrate_command('up', '--service', 'orders', '--database-url', url, '--currency', 'GBP')
     assert applied.returncode == 0, applied.stderr
     assert 'orders database migrated to 0001_initial' in applied.stdout
-    assert 'database version: 0001_initial; code version: 0001_initial' in applied.stdout
+    latest = sorted(path.stem for path in schema.migrations_folder('orders').glob('[0-9]*.py'))[-1]
+    assert f'database version: {latest}; code version: {latest}' in applied.stdout
     assert migrate_command('status', '--service', 'orders', '--database-url', url).returncode == 0
+    database = open_database(url)
+    with database.connection_context():  # the column's default: what rows already there were given
+        database.execute_sql("INSERT INTO orders (reservation_id, customer_name, customer_email, shipping_address, "
+                             "total_amount, status, stock_state, created_at, updated_at) VALUES ('r', 'Ann', "
+                             "'ann@example.com', 'Here', 1, 'pending', 'reserved', '2026-01-01', '2026-01-01')")
+        assert database.execute_sql('SELECT currency_code FROM orders').fetchall() == [('GBP',)]
+    database.close_all()
+
+    refused = migrate_command('up', '--service', 'orders', '--database-url', url, '--currency', 'JPY')
+    assert refused.returncode == 1 and refused.stderr.startswith('error: the shop currency JPY has 0 decimal places')

@@ -49,7 +49,7 @@ def test_a_rebound_model_reads_its_new_database(database_url):
 def test_insert_takes_every_column_and_returns_the_new_id(products_db):
     insert = PreparedInsert(Product)
     values = dict(name='Kite', search_name='kite', description='', price=Decimal('3.50'), stock_quantity=2,
-                  category='toys', created_at=utcnow(), updated_at=utcnow())
+                  category='toys', created_at=utcnow(), updated_at=utcnow(), currency_code='USD')
     first, second = insert(**values), insert(**{**values, 'name': 'Kite 2'})
     assert second == first + 1
     assert Product.get_by_id(second).name == 'Kite 2' and Product.get_by_id(first).price == Decimal('3.50')

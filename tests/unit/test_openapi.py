@@ -37,9 +37,14 @@ def test_every_http_rule_is_an_operation_and_nothing_else(document):
         ('post', '/api/orders'), ('get', '/api/orders'), ('get', '/api/orders/{id}'),
         ('patch', '/api/orders/{id}/status'), ('post', '/api/orders/{id}/cancel'),
         ('get', '/api/orders/customer/{email}'), ('get', '/api/orders/{order_id}/events'),
-        ('get', '/api/orders/{id}/watch'), ('get', '/api/orders/watch')}
-    # ImportProducts and StockService's ReserveStock(s) and ReleaseStock have no http rule: no REST form.
-    assert not {'ImportProducts', 'ReserveStock', 'ReserveStocks', 'ReleaseStock'} & set(operations(document))
+        ('get', '/api/orders/{id}/watch'), ('get', '/api/orders/watch'),
+        ('post', '/api/carts'), ('get', '/api/carts'), ('get', '/api/carts/{id}'),
+        ('post', '/api/carts/{cart_id}/items'), ('patch', '/api/carts/{cart_id}/items/{product_id}'),
+        ('delete', '/api/carts/{cart_id}/items/{product_id}'),
+        ('post', '/api/carts/{id}/checkout'), ('post', '/api/carts/{id}/complete'), ('post', '/api/carts/{id}/abandon')}
+    # ImportProducts and StockService's methods have no http rule: no REST form.
+    assert not {'ImportProducts', 'ReserveStock', 'ReserveStocks', 'ReleaseStock', 'ConvertHold',
+                'GetStockLevels'} & set(operations(document))
 
 
 def test_a_get_takes_its_path_variable_as_a_64_bit_decimal_string(document):
@@ -104,8 +109,11 @@ def test_enums_are_printed_by_name_and_read_by_name_in_any_case_or_number(docume
     assert read[2] == {'type': 'integer', 'enum': [0, 1, 2, 3, 4, 5, 6, 7]}
     assert schemas['ecommerce.products.v1.StockMovement.Reason']['description'].splitlines() == [
         "- RESERVED: Taken for an order (the reservation's id is the order's).",
-        '- RELEASED: Given back when the order was cancelled or its placement undone.',
-        '- ADJUSTED: Set by an update of the product.']
+        '- RELEASED: Given back when the order was cancelled, its placement undone, or a checkout abandoned.',
+        '- ADJUSTED: Set by an update of the product.',
+        "- HELD: Held for a cart's checkout (cart_id).",
+        "- EXPIRED: Given back when a checkout's hold expired.",
+        "- ORDERED: A checkout's hold became the order order_id: no units move (delta 0)."]
 
 
 def test_responses_require_every_field_without_presence(document):
@@ -118,7 +126,8 @@ def test_responses_require_every_field_without_presence(document):
                                                    'description': 'Output only.'}
     assert product['description'] == 'A product in the catalogue.'
     assert schemas['ecommerce.orders.v1.Order']['required'] == [
-        'id', 'customer_name', 'customer_email', 'total_amount', 'status', 'shipping_address', 'items']
+        'id', 'customer_name', 'customer_email', 'total_amount', 'status', 'shipping_address', 'items',
+        'currency_code']
     assert 'required' not in schemas['ecommerce.products.v1.ProductInput']
     assert schemas['google.rpc.Status']['required'] == ['code', 'message', 'details']
 
@@ -158,7 +167,7 @@ def test_a_server_stream_is_described_line_by_line(document):
 
 
 def test_services_are_tags_described_by_their_comments(document):
-    assert [tag['name'] for tag in document['tags']] == ['OrderService', 'ProductService']
+    assert [tag['name'] for tag in document['tags']] == ['OrderService', 'CartService', 'ProductService']
     assert document['tags'][0]['description'].startswith('Orders and their items.')
     assert document['info']['version'] == 'v1'
 

@@ -26,7 +26,7 @@ function token() {
 function show(list, items) {
   $(list).replaceChildren(...items.map((product) => {
     const item = document.createElement('li');
-    item.textContent = `${product.id} ${product.name} ${product.price}`;
+    item.textContent = `${product.id} ${product.name} ${product.price} ${product.currencyCode}`;
     item.dataset.id = String(product.id);
     return item;
   }));

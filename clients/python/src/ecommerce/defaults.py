@@ -12,6 +12,9 @@ MAX_MESSAGE_BYTES = 1024 * 1024
 # Listings (ListProducts, SearchProducts, ListOrders, ...): the most rows a page holds whatever page_size asks for (a
 # larger page_size is lowered to this, AIP-158).
 MAX_PAGE_SIZE = 100
+# The shop's currency (ISO 4217) unless its services are told another (SHOP_CURRENCY): every amount the API returns
+# states its own beside it (currency_code).
+SHOP_CURRENCY = 'USD'
 
 
 def release(distribution):

@@ -5,7 +5,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from ecommerce.defaults import MAX_PAGE_SIZE
-from ecommerce.orders.v1 import orders_pb2_grpc
+from ecommerce.orders.v1 import carts_pb2_grpc, orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2_grpc
 
 # Exit statuses (README "Command line").
@@ -59,14 +59,20 @@ def _details(status):
 class Service:
     """One service's stub: every call carries the deadline, and a failure becomes a CommandFailed."""
 
-    def __init__(self, name, address, stub_class, timeout, where_set, token=''):
+    def __init__(self, name, address, stub_class, timeout, where_set, token='', channel=None):
         self.name = name
         self.address = address
         self.timeout = timeout
         self._where_set = where_set  # the flag and variable that choose the address, for the unreachable message
+        self._token = token
         self._metadata = (('authorization', f'Bearer {token}'),) if token else None
-        self._channel = grpc.insecure_channel(address)
+        self._channel = channel or grpc.insecure_channel(address)
         self._stub = stub_class(self._channel)
+
+    def beside(self, stub_class):
+        """Another gRPC service of the same server (CartService beside OrderService), called over this one's channel
+        with the same deadline and token; closing this one closes both."""
+        return Service(self.name, self.address, stub_class, self.timeout, self._where_set, self._token, self._channel)
 
     def __getattr__(self, method):
         rpc = getattr(self._stub, method)
@@ -100,13 +106,14 @@ class Service:
 
 
 class Connection:
-    """Both services, as the global options name them."""
+    """Both services, as the global options name them (Orders serves CartService too)."""
 
     def __init__(self, products_address, orders_address, timeout, token=''):
         self.products = Service('Products', products_address, products_pb2_grpc.ProductServiceStub, timeout,
                                 '--products-address or PRODUCTS_ADDRESS', token)
         self.orders = Service('Orders', orders_address, orders_pb2_grpc.OrderServiceStub, timeout,
                               '--orders-address or ORDERS_ADDRESS', token)
+        self.carts = self.orders.beside(carts_pb2_grpc.CartServiceStub)
 
     def close(self):
         self.products.close()

@@ -7,7 +7,7 @@ import typer
 from typer.core import TyperGroup
 
 from ecommerce import defaults
-from ecommerce.cli import orders, products
+from ecommerce.cli import carts, orders, products
 from ecommerce.cli.api import USAGE, CommandFailed, Connection
 from ecommerce.cli.options import JsonFlag, Session
 
@@ -47,10 +47,11 @@ def _print_version(asked):
 
 
 app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  help='Run the shop from a terminal: products, stock and orders, over the services\' gRPC API.')
+                  help='Run the shop from a terminal: products, stock, orders and carts, over the services\' gRPC API.')
 app.add_typer(products.app, name='products')
 app.add_typer(products.stock_app, name='stock')
 app.add_typer(orders.app, name='orders')
+app.add_typer(carts.app, name='carts')
 
 
 @app.callback()

@@ -19,6 +19,7 @@ class Session:
     def __init__(self, connection, json_output):
         self.products = connection.products
         self.orders = connection.orders
+        self.carts = connection.carts
         self.json = json_output
 
 

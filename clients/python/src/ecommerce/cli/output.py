@@ -6,11 +6,12 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from ecommerce.orders.v1 import orders_pb2
+from ecommerce.orders.v1 import carts_pb2, orders_pb2
 from ecommerce.products.v1 import products_pb2
 
 Category = products_pb2.Product.Category
 Status = orders_pb2.Order.Status
+CartState = carts_pb2.Cart.State
 
 
 def as_json(message):
@@ -44,7 +45,8 @@ def _counted(table, shown, total, noun):
 
 # Columns printed to the right, as numbers are; and the columns of free text, the only ones that wrap in a narrow
 # terminal.
-_NUMBERS = {'id', 'price', 'stock', 'total', 'items', 'product_id', 'quantity', 'subtotal'}
+_NUMBERS = {'id', 'price', 'stock', 'total', 'items', 'lines', 'order', 'product_id', 'quantity', 'unit_price',
+            'subtotal', 'available_quantity'}
 _TEXT = {'name', 'customer', 'email', 'product_name'}
 
 
@@ -80,13 +82,14 @@ def product_table(listing):
 
 
 def _shown(message, field):
-    """A field's value as the CLI prints it: an enum's name in lower case, a time in UTC, anything else as it is."""
+    """A field's value as the CLI prints it: an enum's name in lower case, a time in UTC (nothing for none, such as
+    a cart's hold before its checkout), anything else as it is."""
     value = getattr(message, field.name)
     if field.enum_type:
         known = field.enum_type.values_by_number.get(value)  # None for a value newer than this CLI's contract
         return known.name.lower() if known else value
     if field.message_type and field.message_type.full_name == timestamp_pb2.Timestamp.DESCRIPTOR.full_name:
-        return _time(value)
+        return _time(value) if message.HasField(field.name) else ''
     return value
 
 
@@ -110,12 +113,33 @@ def order_table(listing):
     return _counted(table, len(listing.orders), listing.total_size, 'order')
 
 
-def order_detail(order):
-    fields = orders_pb2.OrderItem.DESCRIPTOR.fields
-    items = _table([field.name for field in fields], title='items')
-    for item in order.items:
-        _add_row(items, *(_shown(item, field) for field in fields))
+def _detail_and_parts(message, parts):
+    """_detail of `message` above a table of its repeated field `parts` (an order's items, a cart's lines), every
+    field of theirs a column, in the contract's order."""
+    fields = message.DESCRIPTOR.fields_by_name[parts].message_type.fields
+    rows = _table([field.name for field in fields], title=parts)
+    for part in getattr(message, parts):
+        _add_row(rows, *(_shown(part, field) for field in fields))
     table = Table.grid()
-    table.add_row(_detail(order))
-    table.add_row(items)
+    table.add_row(_detail(message))
+    table.add_row(rows)
     return table
+
+
+def order_detail(order):
+    return _detail_and_parts(order, 'items')
+
+
+def cart_table(listing):
+    """A ListCartsResponse's carts, one per row."""
+    table = _table(['id', 'customer', 'state', 'total', 'lines', 'hold expires (UTC)', 'order', 'updated (UTC)'])
+    for cart in listing.carts:
+        _add_row(table, cart.id, cart.customer_email, CartState.Name(cart.state).lower(),
+                 f'{cart.total_amount} {cart.currency_code}', len(cart.lines),
+                 _time(cart.hold_expires_at, zone='') if cart.HasField('hold_expires_at') else '',
+                 cart.order_id or '', _time(cart.updated_at, zone=''))
+    return _counted(table, len(listing.carts), listing.total_size, 'cart')
+
+
+def cart_detail(cart):
+    return _detail_and_parts(cart, 'lines')
