@@ -15,17 +15,19 @@ import time
 from pathlib import Path
 
 from bench import report
-from bench.asyncclient import idle_watchers
+from bench.asyncclient import GrpcCalls, idle_watchers, place_holds
 from bench.loadgen import ensure_h2load
 from bench.processes import DESCRIPTOR, ROOT, bench_databases, process_tree, running_system
 from bench.scenarios import BY_NAME, SCENARIOS, SMOKE, Fixed, Settings, run_scenario
 from bench.seed import seed_products
-from bench.targets import BASELINE, IDLE_WATCHERS, GrpcDirect, RestEnvoy, baseline_runner
+from bench.targets import BASELINE, IDLE_WATCHERS, LIVE_HOLDS, GrpcDirect, RestEnvoy, baseline_runner
 from services.settings import CommandLine
 
 MAX_DURATION = 15
 WORKERS = 'workers'  # the --only name of target 4's runs: GetProduct via Envoy with 1, then 2 Products workers
 WATCHERS = 'watchers'  # target 7's: GetProduct via Envoy without, then with IDLE_WATCHERS idle watch streams
+HOLDS = 'holds'  # target 9's: GetProduct via Envoy without, then with LIVE_HOLDS checkouts holding stock
+SMOKE_HOLDS = 50  # live holds in the smoke run
 METHOD_NOTES = [
     ('h2load rows: one request repeated from N connections with one request in flight each, after a warm-up; '
      'latencies from its per-request log.'),
@@ -49,10 +51,10 @@ def parse_args(argv):
                         help=f'seconds measured per scenario (default 10, at most {MAX_DURATION}; 0.5 with --smoke)')
     parser.add_argument('--warmup', type=float, help='seconds of warm-up before each (default 1; 0.2 with --smoke)')
     parser.add_argument('--smoke', action='store_true',
-                        help=f'tiny and quick, as `make test` runs it: {", ".join([*SMOKE, WATCHERS])}; no baseline, '
-                             f'no workers')
-    parser.add_argument('--only', nargs='+', choices=[*BY_NAME, WORKERS, WATCHERS], metavar='SCENARIO',
-                        help=f'run only these: {", ".join([*BY_NAME, WORKERS, WATCHERS])}')
+                        help=f'tiny and quick, as `make test` runs it: {", ".join([*SMOKE, WATCHERS, HOLDS])} '
+                             f'({SMOKE_HOLDS} holds); no baseline, no workers')
+    parser.add_argument('--only', nargs='+', choices=[*BY_NAME, WORKERS, WATCHERS, HOLDS], metavar='SCENARIO',
+                        help=f'run only these: {", ".join([*BY_NAME, WORKERS, WATCHERS, HOLDS])}')
     parser.add_argument('--no-baseline', action='store_true', help='skip the baseline even when it is built')
     parser.add_argument('--results', type=Path, default=ROOT / 'bench' / 'results', help='where to write results')
     parser.add_argument('--products-args', default='', help='extra arguments for the Products service')
@@ -63,7 +65,8 @@ def parse_args(argv):
     args.products = args.products or (200 if args.smoke else 1_000_000)
     args.duration = min(MAX_DURATION, args.duration or (0.5 if args.smoke else 10))
     args.warmup = args.warmup if args.warmup is not None else (0.2 if args.smoke else 1)
-    args.only = args.only or ([*SMOKE, WATCHERS] if args.smoke else [*BY_NAME, WORKERS, WATCHERS])
+    args.only = args.only or ([*SMOKE, WATCHERS, HOLDS] if args.smoke else [*BY_NAME, WORKERS, WATCHERS, HOLDS])
+    args.holds = SMOKE_HOLDS if args.smoke else LIVE_HOLDS
     return args
 
 
@@ -116,7 +119,7 @@ def run(args, folder, bench_db):
         say(f'seeding {args.products:,} products ...')
         seed_seconds = seed_products(products_url, args.products)
         say(f'seeded in {seed_seconds:.1f} s')
-        if scenarios or WATCHERS in args.only:
+        if scenarios or WATCHERS in args.only or HOLDS in args.only:
             with running_system(folder, products_url, orders_url, shlex.split(args.products_args),
                                 shlex.split(args.orders_args)) as system:
                 say(f'system: products {system.products}, orders {system.orders}, envoy {system.gateway}')
@@ -124,6 +127,8 @@ def run(args, folder, bench_db):
                 bench.measure([GrpcDirect(system), RestEnvoy(system)], scenarios, logs)
                 if WATCHERS in args.only:
                     measure_watchers(bench, system, logs)
+                if HOLDS in args.only:  # last: the holds stay until the system stops
+                    measure_holds(bench, system, logs)
         reasons = {BASELINE: measure_baseline(bench, scenarios)} if scenarios else {}
         if WORKERS in args.only:
             measure_workers(bench, products_url, orders_url)
@@ -155,6 +160,21 @@ def measure_watchers(bench, system, logs):
                          base.clients, base.request)
         with idle_watchers(f'http://{system.gateway}', count) if count else contextlib.nullcontext():
             bench.measure([RestEnvoy(system)], [scenario], logs)
+
+
+def measure_holds(bench, system, logs):
+    """Target 9: GetProduct via Envoy, then the same after `args.holds` carts were checked out and left holding stock
+    (their holds outlast the run), back to back: what live holds cost while nobody calls, the expiry loop's look once
+    a second included."""
+    base, count = BY_NAME['get_product'], bench.args.holds
+    bench.measure([RestEnvoy(system)], [Fixed('get_product_no_holds', 'GetProduct before the holds below',
+                                              base.clients, base.request)], logs)
+    say(f'  checking out {count:,} carts ...')
+    started = time.monotonic()
+    place_holds(lambda clients: GrpcCalls(system.products, system.orders, clients), count, bench.args.products)
+    say(f'  {count:,} holds placed in {time.monotonic() - started:.1f} s')
+    bench.measure([RestEnvoy(system)], [Fixed('get_product_live_holds', f'GetProduct while {count:,} checkouts hold '
+                                              'stock', base.clients, base.request)], logs)
 
 
 def measure_workers(bench, products_url, orders_url):

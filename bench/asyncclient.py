@@ -4,13 +4,14 @@ workload), over grpc.aio for gRPC and aiohttp for REST. It competes with the ser
 import asyncio
 import contextlib
 import itertools
+import json
 import random
 import resource
 import threading
 import time
 
 import grpc
-from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
+from ecommerce.orders.v1 import carts_pb2, carts_pb2_grpc, orders_pb2, orders_pb2_grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
 from bench.loadgen import Measurement
@@ -42,8 +43,16 @@ class OrderMaker:
 
 
 def order_fields(number):
-    return {'customer_name': f'Bench Shopper {number}', 'customer_email': f'shopper{number % 1000}@example.com',
+    return {'customer_name': f'Bench Shopper {number}', **cart_fields(number),
             'shipping_address': f'{number} Benchmark Road, Testville'}
+
+
+def cart_fields(number):
+    return {'customer_email': f'shopper{number % 1000}@example.com'}
+
+
+def checkout_fields(number):
+    return {'customer_name': f'Bench Shopper {number}', 'shipping_address': f'{number} Benchmark Road, Testville'}
 
 
 class GrpcCalls:
@@ -55,7 +64,7 @@ class GrpcCalls:
         self._channels = [(grpc.aio.insecure_channel(products, options), grpc.aio.insecure_channel(orders, options))
                           for _ in range(clients)]
         self._stubs = [(products_pb2_grpc.ProductServiceStub(product_channel),
-                        orders_pb2_grpc.OrderServiceStub(order_channel))
+                        orders_pb2_grpc.OrderServiceStub(order_channel), carts_pb2_grpc.CartServiceStub(order_channel))
                        for product_channel, order_channel in self._channels]
 
     async def get_product(self, client, product_id):
@@ -65,6 +74,22 @@ class GrpcCalls:
         await self._stubs[client][1].CreateOrder(orders_pb2.CreateOrderRequest(
             **order_fields(number), items=[orders_pb2.OrderItemRequest(product_id=product_id, quantity=quantity)
                                            for product_id, quantity in lines]), timeout=30)
+
+    async def fill_cart(self, client, number, lines):
+        """A new cart holding `lines`; its id."""
+        carts = self._stubs[client][2]
+        cart = await carts.CreateCart(carts_pb2.CreateCartRequest(**cart_fields(number)), timeout=30)
+        for product_id, quantity in lines:
+            await carts.AddCartItem(carts_pb2.AddCartItemRequest(cart_id=cart.id, product_id=product_id,
+                                                                 quantity=quantity), timeout=30)
+        return cart.id
+
+    async def check_out(self, client, cart_id, number):
+        await self._stubs[client][2].CheckoutCart(carts_pb2.CheckoutCartRequest(id=cart_id, **checkout_fields(number)),
+                                                  timeout=30)
+
+    async def complete(self, client, cart_id):
+        await self._stubs[client][2].CompleteCheckout(carts_pb2.CompleteCheckoutRequest(id=cart_id), timeout=30)
 
     async def close(self):
         for channels in self._channels:
@@ -86,10 +111,12 @@ class RestCalls:
                                               timeout=aiohttp.ClientTimeout(total=30))
 
     async def _checked(self, request):
+        """The JSON body of a successful answer; RuntimeError for any other."""
         async with request as response:
             body = await response.read()
             if not 200 <= response.status < 300:
                 raise RuntimeError(f'HTTP {response.status}: {body[:300]!r}')
+            return json.loads(body) if body else None
 
     async def get_product(self, client, product_id):
         await self._checked(self._session.get(self._base_url + self._product_path.format(id=product_id)))
@@ -98,6 +125,20 @@ class RestCalls:
         await self._checked(self._session.post(self._base_url + self._orders_path, json={
             **order_fields(number), 'items': [{'product_id': product_id, 'quantity': quantity}
                                               for product_id, quantity in lines]}))
+
+    async def fill_cart(self, client, number, lines):
+        cart = await self._checked(self._session.post(f'{self._base_url}/api/carts', json=cart_fields(number)))
+        for product_id, quantity in lines:
+            await self._checked(self._session.post(f'{self._base_url}/api/carts/{cart["id"]}/items',
+                                                   json={'product_id': product_id, 'quantity': quantity}))
+        return cart['id']
+
+    async def check_out(self, client, cart_id, number):
+        await self._checked(self._session.post(f'{self._base_url}/api/carts/{cart_id}/checkout',
+                                               json=checkout_fields(number)))
+
+    async def complete(self, client, cart_id):
+        await self._checked(self._session.post(f'{self._base_url}/api/carts/{cart_id}/complete', json={}))
 
     async def close(self):
         await self._session.close()
@@ -145,8 +186,9 @@ def idle_watchers(base_url, count):
         loop.close()
 
 
-async def _drive(calls, clients, duration, warmup, step):
-    """Run `clients` loops of `step(calls, client, rng)` for warmup + duration seconds; time the calls after warm-up."""
+async def _drive(calls, clients, duration, warmup, step, prepare):
+    """Run `clients` loops of `step(calls, client, rng, prepared)` for warmup + duration seconds, each after an untimed
+    `prepared = await prepare(calls, client, rng)` (None without one); time the steps after warm-up."""
     latencies, errors, first_errors = [], 0, []
     measuring_from = time.monotonic() + warmup
     stop_at = measuring_from + duration
@@ -156,7 +198,9 @@ async def _drive(calls, clients, duration, warmup, step):
         rng = random.Random(client)
         while (started := time.monotonic()) < stop_at:
             try:
-                await step(calls, client, rng)
+                prepared = await prepare(calls, client, rng) if prepare else None
+                started = time.monotonic()
+                await step(calls, client, rng, prepared)
                 failed = False
             except Exception as error:  # every failure is a figure here, not a crash of the run
                 failed = True
@@ -174,8 +218,28 @@ async def _drive(calls, clients, duration, warmup, step):
     return Measurement.from_latencies(TOOL, clients, duration, latencies, errors, cpu, notes)
 
 
-def run_python_client(make_calls, clients, duration, warmup, step):
-    """Measure `step` (an async function of (calls, client, rng)) with `make_calls(clients)` in a fresh event loop."""
+def run_python_client(make_calls, clients, duration, warmup, step, prepare=None):
+    """Measure `step` (an async function of (calls, client, rng, prepared)) with `make_calls(clients)` in a fresh event
+    loop, each time after an untimed `prepare` (an async function of (calls, client, rng)) if given."""
     async def main():
-        return await _drive(make_calls(clients), clients, duration, warmup, step)
+        return await _drive(make_calls(clients), clients, duration, warmup, step, prepare)
     return asyncio.run(main())
+
+
+def place_holds(make_calls, count, product_count, clients=32):
+    """Check out `count` carts of one product each through `make_calls(clients)` (GrpcCalls), `clients` at a time, and
+    leave them so: `count` live holds, as many shoppers paying at once would leave."""
+    numbers = itertools.count()
+
+    async def client_loop(calls, client):
+        while (number := next(numbers)) < count:
+            cart_id = await calls.fill_cart(client, number, [(number % product_count + 1, 1)])
+            await calls.check_out(client, cart_id, number)
+
+    async def main():
+        calls = make_calls(clients)
+        try:
+            await asyncio.gather(*(client_loop(calls, client) for client in range(clients)))
+        finally:
+            await calls.close()
+    asyncio.run(main())

@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from bench.targets import BASELINE, GRPC_DIRECT, IDLE_WATCHERS, REST_ENVOY
+from bench.targets import BASELINE, GRPC_DIRECT, IDLE_WATCHERS, LIVE_HOLDS, REST_ENVOY
 
 MILLION = 1_000_000
 SERVICES = ('products', 'orders')
@@ -103,6 +103,13 @@ TARGETS = [
     *[(f'6. {service} peak RSS <= 150 MB', _rss_check(service), True) for service in SERVICES],
     (f'7. GetProduct via Envoy with {IDLE_WATCHERS} idle watchers >= 0.9x without',
      _against(f'get_product_{IDLE_WATCHERS}_watchers', 'get_product_0_watchers', REST_ENVOY, 0.9), False),
+    # A checkout is two calls (hold, then order) where CreateOrder is one, each about as costly: half its rate is par.
+    ('8. Checkout + complete via Envoy >= 0.4x CreateOrder (1 item) orders/s',
+     _against('checkout_complete', 'create_order_1', REST_ENVOY, 0.4), False),
+    ('8. Checkout + complete via Envoy p99 <= 3x CreateOrder (1 item) p99',
+     _latency_ratio('checkout_complete', REST_ENVOY, 'create_order_1', REST_ENVOY, 3, key='p99_ms'), False),
+    (f'9. GetProduct via Envoy with {LIVE_HOLDS:,} live holds >= 0.9x without',
+     _against('get_product_live_holds', 'get_product_no_holds', REST_ENVOY, 0.9), False),
 ]
 
 

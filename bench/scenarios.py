@@ -48,19 +48,27 @@ class Fixed(Scenario):
 
 @dataclass(frozen=True)
 class Scripted(Scenario):
-    """The python client running `step(calls, client, rng, orders, product_count)` in every client loop."""
+    """The python client running `step(calls, client, rng, orders, product_count, prepared)` in every client loop,
+    timed, each after an untimed `prepared = prepare(calls, client, rng, orders, product_count)` if there is one.
+    `carts`: the scenario needs a path with carts."""
     step: object = None
     items: int = 1
+    prepare: object = None
+    carts: bool = False
 
     def measure(self, target, settings):
-        if target.calls is None:
+        if target.calls is None or (self.carts and not target.has_carts):
             return None
         orders = OrderMaker(settings.product_count, self.items)
 
-        async def step(client_calls, client, rng):
-            await self.step(client_calls, client, rng, orders, settings.product_count)
+        async def step(client_calls, client, rng, prepared):
+            await self.step(client_calls, client, rng, orders, settings.product_count, prepared)
 
-        return run_python_client(target.calls, self.clients, settings.duration, settings.warmup, step)
+        async def prepare(client_calls, client, rng):
+            return await self.prepare(client_calls, client, rng, orders, settings.product_count)
+
+        return run_python_client(target.calls, self.clients, settings.duration, settings.warmup, step,
+                                 prepare if self.prepare else None)
 
 
 def middle_row(count):
@@ -72,11 +80,23 @@ def last_row(count):
     return max(0, (count - 1) // PAGE_SIZE * PAGE_SIZE)
 
 
-async def place_order(calls, client, rng, orders, product_count):
+async def place_order(calls, client, rng, orders, product_count, prepared=None):
     await calls.create_order(client, *orders.next_order())
 
 
-async def read_mostly(calls, client, rng, orders, product_count):
+async def fill_cart(calls, client, rng, orders, product_count):
+    """(customer number, the id of a new cart holding the next order's lines): untimed, before a checkout."""
+    number, lines = orders.next_order()
+    return number, await calls.fill_cart(client, number, lines)
+
+
+async def check_out_and_complete(calls, client, rng, orders, product_count, prepared):
+    number, cart_id = prepared
+    await calls.check_out(client, cart_id, number)
+    await calls.complete(client, cart_id)
+
+
+async def read_mostly(calls, client, rng, orders, product_count, prepared=None):
     if rng.random() < READ_SHARE:
         await calls.get_product(client, rng.randint(1, product_count))
     else:
@@ -98,11 +118,13 @@ SCENARIOS = [
           lambda target, count: target.search(SEARCH_TERM)),
     Scripted('create_order_1', 'CreateOrder, 1 item, every order must succeed', CLIENTS, place_order, 1),
     Scripted('create_order_5', 'CreateOrder, 5 items, every order must succeed', CLIENTS, place_order, 5),
+    Scripted('checkout_complete', 'CheckoutCart then CompleteCheckout of a 1-item cart filled beforehand (untimed)',
+             CLIENTS, check_out_and_complete, 1, fill_cart, carts=True),
     Scripted('mixed', f'{READ_SHARE:.0%} GetProduct of a random product, the rest 1-item orders', CLIENTS,
              read_mostly, 1),
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
-SMOKE = ['get_product', 'list_last', 'search', 'create_order_5', 'mixed']
+SMOKE = ['get_product', 'list_last', 'search', 'create_order_5', 'checkout_complete', 'mixed']
 
 
 def run_scenario(scenario, target, settings, logs=()):

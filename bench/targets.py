@@ -17,6 +17,7 @@ from services.products.servicer import LISTING, ProductServicer
 GRPC_DIRECT, REST_ENVOY, BASELINE = 'gRPC direct', 'REST via Envoy', 'baseline'
 PAGE_SIZE = 20  # the baseline's fixed page size, and our default
 IDLE_WATCHERS = 100  # target 7: open WatchOrders streams that see no change while GetProduct is measured
+LIVE_HOLDS = 10_000  # target 9: checkouts holding stock, waiting for their shoppers, while GetProduct is measured
 PRODUCT_SERVICE = ProductServicer.SERVICE_NAME
 
 
@@ -37,10 +38,12 @@ class Target:
         return None
 
     calls = None  # calls(clients): the python client's calls on this path (GrpcCalls, RestCalls), where it has them
+    has_carts = False  # whether those calls reach carts
 
 
 class GrpcDirect(Target):
     path = GRPC_DIRECT
+    has_carts = True
 
     def __init__(self, system):
         super().__init__(system.pids)
@@ -71,6 +74,7 @@ def page_token(first_row):
 class RestEnvoy(Target):
     """REST through Envoy's transcoder over HTTP/1.1, as curl and most REST clients speak it."""
     path = REST_ENVOY
+    has_carts = True
 
     def __init__(self, system):
         super().__init__(system.pids)

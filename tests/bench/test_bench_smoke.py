@@ -45,7 +45,8 @@ def test_smoke_run_measures_every_scenario_on_both_paths_and_stops_everything(tm
     results = json.loads((tmp_path / 'latest.json').read_text())
     rows = {(row['scenario'], row['path']): row for row in results['rows']}
     assert set(rows) == {(scenario, path) for scenario in SMOKE for path in (GRPC_DIRECT, REST_ENVOY)} | {
-        (f'get_product_{count}_watchers', REST_ENVOY) for count in (0, IDLE_WATCHERS)}
+        (f'get_product_{count}_watchers', REST_ENVOY) for count in (0, IDLE_WATCHERS)} | {
+        (f'get_product_{holds}_holds', REST_ENVOY) for holds in ('no', 'live')}
     for key, row in rows.items():
         assert row['requests'] > 0, key
         assert row['errors'] == 0, (key, row['notes'])
