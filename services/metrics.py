@@ -21,6 +21,8 @@ MULTIPROCESS_DIRECTORY = 'PROMETHEUS_MULTIPROC_DIR'
 # Most calls take a few milliseconds; an import or a call waiting for the database's lock up to seconds.
 LATENCY_BUCKETS_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 RECOVERY_KINDS = ('placement_undone', 'cancellation_released')
+# What happens to checkouts: their stock held, then one of the others (services/orders/carts.py).
+CHECKOUT_STEPS = ('held', 'completed', 'abandoned', 'expired', 'interrupted')
 
 
 class MetricsEndpoint:
@@ -127,6 +129,11 @@ class OrderMetrics:
                                    'stock given back), cancellation_released (a cancelled order\'s stock given back '
                                    'late).', ('kind',))
         self.recovery_actions = {kind: recovery_actions.labels(kind) for kind in RECOVERY_KINDS}
+        checkouts = Counter('ecommerce_checkouts_total',
+                            "Carts' checkouts, by step: held (their stock held), then completed (an order), abandoned "
+                            '(by the shopper), expired (nobody completed them in time) or interrupted (cut off by a '
+                            'crash or an outage, their stock given back).', ('step',))
+        self.checkouts = {step: checkouts.labels(step) for step in CHECKOUT_STEPS}
 
 
 class StockMetrics:

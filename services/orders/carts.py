@@ -160,7 +160,8 @@ class CartDesk:
         except Exception:  # no definite answer: the stock may have been taken
             await self._end(checkout, INTERRUPTED, Cart.OPEN)
             raise
-        await self._steps.run(_hold_taken, checkout, reserved)  # unless abandoned meanwhile, whose call releases it
+        if await self._steps.run(_hold_taken, checkout, reserved):  # else ended meanwhile, by a call that releases it
+            self._counted.checkouts['held'].inc()
         return await self.view(cart_id, owner)
 
     def _start_checkout(self, cart_id, owner, customer_name, shipping_address):
@@ -214,6 +215,7 @@ class CartDesk:
         record, checkout, placed_now = await self._steps.run(self._place, cart_id, owner)
         if placed_now:
             self._counted.created.inc()
+            self._counted.checkouts[COMPLETED].inc()
             await self._convert(checkout)
         return record
 
@@ -265,6 +267,7 @@ class CartDesk:
         then."""
         if not await self._steps.run(_mark_ending, checkout.id, checkout.cart_id, outcome, cart_state, due):
             return False
+        self._counted.checkouts[outcome].inc()
         checkout.outcome = outcome
         await self._release(checkout)
         return True

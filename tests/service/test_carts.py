@@ -16,6 +16,7 @@ from services.products.service import create_server as create_products_server
 from storage import orders as orders_storage
 from storage import products as products_storage
 from tests.conftest import new_product
+from tests.metric_samples import in_process
 from tests.rpc_errors import error_details
 from tests.servers import event_loop, serving
 
@@ -165,9 +166,14 @@ def test_a_checkout_short_of_stock_names_every_short_line_and_holds_nothing(shop
     shop.assert_conserved({lamp.id: 2, pen.id: 10, ink.id: 0})
 
 
+def checkouts(step):
+    return in_process('ecommerce_checkouts_total', step=step)
+
+
 def test_an_abandoned_checkout_gives_its_stock_back_and_the_cart_can_change_again(shop):
     lamp = new_product(shop.products, name='Lamp', stock=4)
     cart = shop.cart((lamp.id, 3))
+    before = {step: checkouts(step) for step in ('held', 'abandoned', 'completed')}
     shop.checkout(cart.id)
     abandoned = shop.carts.AbandonCheckout(carts_pb2.AbandonCheckoutRequest(id=cart.id))
     assert abandoned.state == Cart.ABANDONED and shop.stock(lamp.id) == 4
@@ -179,6 +185,8 @@ def test_an_abandoned_checkout_gives_its_stock_back_and_the_cart_can_change_agai
     order = (shop.checkout(cart.id), shop.complete(cart.id))[1]
     assert shop.stock(lamp.id) == 0 and order.items[0].quantity == 4
     assert [reason for reason, *_ in shop.reasons(lamp.id)] == ['HELD', 'RELEASED', 'HELD', 'ORDERED']
+    assert {step: checkouts(step) - count for step, count in before.items()} == {
+        'held': 2, 'abandoned': 1, 'completed': 1}
 
 
 @pytest.mark.parametrize('request_field, value, field', [
