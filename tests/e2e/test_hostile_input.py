@@ -161,7 +161,8 @@ def test_malformed_json_is_refused(api, stubs, store, data):
     method, path = data.draw(st.sampled_from([
         ('POST', '/api/products'), ('PUT', f'/api/products/{product_id}'), ('PATCH', f'/api/products/{product_id}'),
         ('POST', '/api/orders'), ('PATCH', f'/api/orders/{order_id}/status'),
-        ('POST', f'/api/orders/{order_id}/cancel')]))
+        ('POST', f'/api/orders/{order_id}/cancel'), ('POST', '/api/carts'), ('POST', '/api/carts/1/items'),
+        ('POST', '/api/carts/1/checkout')]))
     reply = send(api, stubs, method, path, raw=raw)
     assert reply.status == 400, reply
 
@@ -176,7 +177,8 @@ def path_values(allow_digits):
 @given(data=st.data())
 def test_hostile_path_parameters_of_reads(api, stubs, store, data):
     value = data.draw(path_values(allow_digits=True))
-    path = data.draw(st.sampled_from(['/api/products/{}', '/api/orders/{}', '/api/orders/customer/{}'])).format(value)
+    path = data.draw(st.sampled_from(['/api/products/{}', '/api/orders/{}', '/api/orders/customer/{}',
+                                      '/api/carts/{}'])).format(value)
     reply = send(api, stubs, 'GET', path)
     if reply.status < 300:
         assert api.get(path).body == reply.body  # a real product or order, or a customer's (empty) list
@@ -187,7 +189,10 @@ def test_hostile_path_parameters_of_writes(api, stubs, store, data):
     method, template, body = data.draw(st.sampled_from([
         ('DELETE', '/api/products/{}', None), ('PUT', '/api/products/{}', PRODUCT),
         ('PATCH', '/api/products/{}', {'price': '1.00'}), ('PATCH', '/api/orders/{}/status', {'status': 'processing'}),
-        ('POST', '/api/orders/{}/cancel', {})]))
+        ('POST', '/api/orders/{}/cancel', {}), ('POST', '/api/carts/{}/items', {'product_id': 1, 'quantity': 1}),
+        ('PATCH', '/api/carts/1/items/{}', {'quantity': 1}), ('DELETE', '/api/carts/1/items/{}', None),
+        ('POST', '/api/carts/{}/checkout', {'customer_name': 'Ada', 'shipping_address': '1 Way'}),
+        ('POST', '/api/carts/{}/complete', {}), ('POST', '/api/carts/{}/abandon', {})]))
     path = template.format(data.draw(path_values(allow_digits=False)))
     reply = send(api, stubs, method, path, raw=json.dumps(body).encode() if body is not None else None)
     assert reply.status != 200, f'{method} {path} changed something'

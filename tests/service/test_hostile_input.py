@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import grpc
 import pytest
-from ecommerce.orders.v1 import orders_pb2
+from ecommerce.orders.v1 import carts_pb2, carts_pb2_grpc, orders_pb2
 from ecommerce.products.v1 import products_pb2, stock_pb2
 from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2
@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from services.orders.rules import MAX_QUANTITY
 from services.pagination import MAX_PAGE_SIZE
 from services.products.rules import EDITABLE_FIELDS, MAX_STOCK
+from services.reflection import api_files
 from services.settings import MAX_MESSAGE_BYTES
 from storage import orders as orders_storage
 from storage import products as products_storage
@@ -402,11 +403,77 @@ def test_cancel_order(orders_stub, shop_probe, shop, data):
         shop[order_id] = cancelled
 
 
+# --- CartService ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def carts_stub(orders_address):
+    with grpc.insecure_channel(orders_address) as channel:
+        yield carts_pb2_grpc.CartServiceStub(channel)
+
+
+@pytest.fixture
+def carts(carts_stub, shop):
+    """Ada's carts, by id: one open with a line, one being checked out, one completed."""
+    product_id = next(iter(shop.values())).items[0].product_id
+    made = []
+    for steps in ((), ('checkout',), ('checkout', 'complete')):
+        cart = carts_stub.CreateCart(carts_pb2.CreateCartRequest(customer_email=EMAIL))
+        carts_stub.AddCartItem(carts_pb2.AddCartItemRequest(cart_id=cart.id, product_id=product_id, quantity=1))
+        if 'checkout' in steps:
+            carts_stub.CheckoutCart(carts_pb2.CheckoutCartRequest(id=cart.id, customer_name='Ada',
+                                                                  shipping_address='1 Analytical Way'))
+        if 'complete' in steps:
+            carts_stub.CompleteCheckout(carts_pb2.CompleteCheckoutRequest(id=cart.id))
+        made.append(cart.id)
+    return made
+
+
+@MANY
+@given(data=st.data())
+def test_cart_lines(carts_stub, shop_probe, carts, catalogue, data):
+    """Adding, setting and removing lines with hostile ids and quantities: a clear refusal, or the line as asked."""
+    method = data.draw(st.sampled_from(['AddCartItem', 'UpdateCartItem', 'DeleteCartItem']))
+    fields = {'cart_id': data.draw(int64s(*carts)), 'product_id': data.draw(int64s(*catalogue))}
+    if method != 'DeleteCartItem':
+        fields['quantity'] = data.draw(int32s(MAX_QUANTITY, MAX_QUANTITY + 1))
+    answer = shop_probe.send(getattr(carts_stub, method), getattr(carts_pb2, f'{method}Request')(**fields))
+    if answer is not None and method != 'DeleteCartItem':
+        line = next(line for line in answer.lines if line.product_id == fields['product_id'])
+        assert 1 <= line.quantity <= MAX_QUANTITY and answer.state == carts_pb2.Cart.OPEN
+
+
+@MANY
+@given(data=st.data())
+def test_cart_checkouts(carts_stub, shop_probe, carts, data):
+    """Checking out, completing and abandoning with hostile ids and shipping details."""
+    method = data.draw(st.sampled_from(['CheckoutCart', 'CompleteCheckout', 'AbandonCheckout']))
+    fields = {'id': data.draw(int64s(*carts))}
+    if method == 'CheckoutCart':
+        fields.update(data.draw(spoiled({'customer_name': 'Ada', 'shipping_address': '1 Analytical Way'}, {
+            'customer_name': hostile_text(absent=True), 'shipping_address': hostile_text(absent=True)})))
+    shop_probe.send(getattr(carts_stub, method), getattr(carts_pb2, f'{method}Request')(**fields))
+
+
+@MANY
+@given(data=st.data())
+def test_create_and_list_carts(carts_stub, shop_probe, carts, data):
+    if data.draw(st.booleans()):
+        cart = shop_probe.send(carts_stub.CreateCart, carts_pb2.CreateCartRequest(customer_email=data.draw(emails)))
+        assert cart is None or (cart.state, cart.lines) == (carts_pb2.Cart.OPEN, [])
+        return
+    token = first_page_token(carts_stub.ListCarts, carts_pb2.ListCartsRequest(customer_email=EMAIL))
+    request = carts_pb2.ListCartsRequest(customer_email=data.draw(emails), page_size=data.draw(int32s()),
+                                         page_token=data.draw(page_tokens(token)),
+                                         state=data.draw(enum_numbers(len(carts_pb2.Cart.State.keys()))))
+    page = shop_probe.send(carts_stub.ListCarts, request)
+    if page is not None:
+        assert len(page.carts) <= page_bound(request.page_size)
+        assert all(cart.customer_email == request.customer_email.strip().lower() for cart in page.carts)
+
+
 # --- bytes that are not the request message ----------------------------------------------------------
 
-SERVICES = (products_pb2.DESCRIPTOR.services_by_name['ProductService'],
-            stock_pb2.DESCRIPTOR.services_by_name['StockService'],
-            orders_pb2.DESCRIPTOR.services_by_name['OrderService'])
+SERVICES = [service for file in api_files() for service in file.services_by_name.values()]
 RPCS = [(service.full_name, method.name) for service in SERVICES for method in service.methods]
 STREAMING = {(service.full_name, method.name) for service in SERVICES for method in service.methods
              if method.server_streaming}
@@ -432,8 +499,8 @@ def first_of_stream(open_stream):
 def raw_rpc(products_address, orders_address):
     """raw_rpc(service, method): a callable sending bytes as they are to that RPC on its server."""
     with grpc.insecure_channel(products_address) as products, grpc.insecure_channel(orders_address) as orders:
-        channels = {'ecommerce.products.v1.ProductService': products, 'ecommerce.products.v1.StockService': products,
-                    'ecommerce.orders.v1.OrderService': orders}
+        channels = {service.full_name: orders if service.file.package.startswith('ecommerce.orders.') else products
+                    for service in SERVICES}
 
         def rpc(service, method):
             if (service, method) in STREAMING:
