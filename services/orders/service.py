@@ -34,7 +34,9 @@ log = logging.getLogger('services.orders')
 
 class PeriodicPass:
     """Runs the coroutine function `work` at start and then every `interval` seconds, in the server's event loop,
-    until stopped; stopping lets a pass under way finish. A pass that fails is logged and tried again next time."""
+    until stopped; stopping lets a pass under way finish. A pass that fails is logged and tried again next time; while
+    the database is out of reach, the first pass deferred says so and the first to go through again says how many
+    were deferred, rather than a warning every second for the whole outage."""
 
     def __init__(self, name, work, interval):
         self._name = name
@@ -54,11 +56,17 @@ class PeriodicPass:
         return await self._work()
 
     async def _run(self):
+        deferred = 0  # passes deferred in a row
         while True:
             try:
                 await self.run_once()
+                if deferred:
+                    log.info('%s pass resumed', self._name, extra={'fields': {'passes_deferred': deferred}})
+                deferred = 0
             except (Unavailable, *server.DATABASE_OUTAGES) as error:  # the database is out of reach for now
-                log.warning('%s pass deferred', self._name, extra={'fields': {'error': str(error).strip()}})
+                if not deferred:
+                    log.warning('%s pass deferred', self._name, extra={'fields': {'error': str(error).strip()}})
+                deferred += 1
             except Exception:  # keep going on the next round whatever went wrong
                 log.exception('%s pass failed', self._name)
             with contextlib.suppress(TimeoutError):
