@@ -234,7 +234,13 @@ def valid_body(route, shop):
                                          'shipping_address': '2 Compiler Road',
                                          'items': [{'product_id': shop.products[0].id, 'quantity': 1}]},
             'OrderService.UpdateOrderStatus': {'status': 'PROCESSING'},
-            'OrderService.CancelOrder': {}}[route.rpc]
+            'OrderService.CancelOrder': {},
+            'CartService.CreateCart': {'customer_email': f'new-{uuid.uuid4().hex}@x.io'},
+            'CartService.AddCartItem': {'product_id': shop.products[0].id, 'quantity': 1},
+            'CartService.UpdateCartItem': {'quantity': 2},
+            'CartService.CheckoutCart': {'customer_name': 'Grace', 'shipping_address': '2 Compiler Road'},
+            'CartService.CompleteCheckout': {},
+            'CartService.AbandonCheckout': {}}[route.rpc]
 
 
 def send(api, route, path, body):

@@ -46,8 +46,8 @@ def test_list_shows_exactly_the_services_health_and_reflection(system, server, s
     ('products', STOCK, ['ConvertHold', 'GetStockLevels', 'ReleaseStock', 'ReserveStock', 'ReserveStocks']),
     ('orders', ORDERS, ['CancelOrder', 'CreateOrder', 'GetOrder', 'GetOrdersByCustomer', 'ListOrderEvents',
                         'ListOrders', 'UpdateOrderStatus', 'WatchOrder', 'WatchOrders']),
-    ('orders', CARTS, ['AbandonCheckout', 'AddCartItem', 'CheckoutCart', 'CompleteCheckout', 'CreateCart', 'GetCart',
-                       'ListCarts', 'RemoveCartItem', 'UpdateCartItem']),
+    ('orders', CARTS, ['AbandonCheckout', 'AddCartItem', 'CheckoutCart', 'CompleteCheckout', 'CreateCart',
+                       'DeleteCartItem', 'GetCart', 'ListCarts', 'UpdateCartItem']),
 ])
 def test_list_of_a_service_shows_its_methods(system, server, service, methods):
     result = grpcurl(getattr(system, server), 'list', service)
