@@ -1,6 +1,7 @@
-// The admin console's behaviour: three views (products, orders, low stock) over the REST API on this origin.
-// Everything shown comes from the API as it answered; rules (validation, the order workflow) stay on the server,
-// whose messages are shown next to the field they name. Prices and totals stay the decimal strings the API sends.
+// The admin console's behaviour: four views (products, orders, carts, low stock) over the REST API on this origin.
+// Everything shown comes from the API as it answered; rules (validation, the order workflow, checkouts) stay on the
+// server, whose messages are shown next to the field they name. Prices and totals stay the decimal strings the API
+// sends.
 'use strict';
 
 // --- what the page restates of the API --------------------------------------------------------------------------
@@ -19,6 +20,8 @@ const PLACED_FROM_STATUS = 'STATUS_UNSPECIFIED';
 // a cancellation; the server decides what is allowed.
 const NEXT_STATUS = {pending: 'processing', processing: 'shipped', shipped: 'delivered'};
 const CANCELLABLE = ['pending', 'processing'];
+// Cart.State in lower case, in the contract's order, without its UNSPECIFIED zero.
+const CART_STATES = ['open', 'checking_out', 'completed', 'abandoned', 'expired'];
 // The Product fields a client sets (services/products/rules.py), each a control of the product dialog.
 const PRODUCT_FIELDS = ['name', 'description', 'price', 'stock_quantity', 'category'];
 
@@ -97,13 +100,19 @@ function fill(element, cells) {
   }
 }
 
-/** An amount with the currency the API states beside it: "19.99 USD". */
+/** An amount with the currency the API states beside it: "19.99 USD"; nothing for no amount (the price of a cart's
+ *  line whose product is gone). */
 function money(amount, currencyCode) {
-  return `${amount} ${currencyCode}`;
+  return amount ? `${amount} ${currencyCode}` : '';
 }
 
 function lower(enumName) {
   return String(enumName || '').toLowerCase();
+}
+
+/** An enum value as words: CHECKING_OUT is "checking out". */
+function words(enumName) {
+  return lower(enumName).replaceAll('_', ' ');
 }
 
 /** A <time> in the reader's locale; timeStyle 'medium' adds the seconds, which a history needs. A narrow column
@@ -365,6 +374,101 @@ function productsView(section, {dialog, movements}, load) {
   return view;
 }
 
+// --- rows that change: orders and carts --------------------------------------------------------------------
+
+/** "1 item", "3 lines". */
+function counted(count, noun) {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** A line of an order or a cart, in its template's row: the product, its unit price, the quantity, the subtotal. */
+function productLineRow(template, line, unitPrice) {
+  const row = fromTemplate(template);
+  fill(row, {product: `${line.product_name} (product ${line.product_id})`, price: money(unitPrice, line.currency_code),
+    quantity: line.quantity, subtotal: money(line.subtotal, line.currency_code)});
+  return row;
+}
+
+/** A timestamp as text that sorts in time order (the API prints 0, 3, 6 or 9 digits of a second's fraction). */
+function sortableTime(timestamp) {
+  const [seconds, fraction = ''] = String(timestamp || '').replace('Z', '').split('.');
+  return `${seconds}.${fraction.padEnd(9, '0')}`;
+}
+
+/** A table's rows of orders, or of carts. Each shows the latest state of its resource that reached the page, from
+ *  the listing, the answer to a button or the watch, whichever came last: a row never goes back to an older state.
+ *  A subclass draws a resource's row, `draw(resource)`, whose buttons it `offer`s, and reads one as it now is,
+ *  `latest(id)`. */
+class LatestRows {
+  constructor(body) {
+    this.body = body;
+  }
+
+  row(id) {
+    return this.body.querySelector(`:scope > tr[data-id="${id}"]`);
+  }
+
+  /** A resource's row, with `message` (the reason for a refusal) next to its buttons. */
+  render(resource, message = '') {
+    const row = this.draw(resource);
+    row.dataset.id = resource.id;
+    row.dataset.updated = sortableTime(resource.updated_at);
+    row.querySelector('.row-error').textContent = message;
+    return row;
+  }
+
+  /** A button of `resource`'s row, named `label`: it sends a change, once the operator says yes to `question` if
+   *  there is one, and shows the server's answer in place. */
+  offer(button, resource, {label, question, method, path, body}) {
+    button.setAttribute('aria-label', label);
+    button.addEventListener('click', () => {
+      if (!question || window.confirm(question)) this.change(resource, method, path, body);
+    });
+  }
+
+  /** Show `resource` in its row if that is newer than what the row shows, or the same with a message to add. The
+   *  new row keeps its details open (an order's reading its history again) and the keyboard focus where it was. */
+  update(resource, message = '') {
+    const row = this.row(resource.id);
+    if (!row) return;
+    const updated = sortableTime(resource.updated_at);
+    if (updated < row.dataset.updated || (updated === row.dataset.updated && !message)) {
+      // The row shows this state or a later one already; a refusal's reason still belongs next to it.
+      if (message) row.querySelector('.row-error').textContent = message;
+      return;
+    }
+    const replacement = this.render(resource, message);
+    replacement.querySelector('details').open = row.querySelector('details').open;
+    const focused = row.contains(document.activeElement) ? document.activeElement : null;
+    row.replaceWith(replacement);
+    if (focused) {
+      const same = focused.dataset.action ? `[data-action="${focused.dataset.action}"]` : focused.localName;
+      (replacement.querySelector(same) || replacement.querySelector('.actions button, .row-error')).focus();
+    }
+  }
+
+  /** Send a change; on a refusal (another operator or the customer moved it first, say), show why next to the
+   *  resource as it now is. */
+  async change(resource, method, path, body) {
+    for (const button of this.row(resource.id).querySelectorAll('.actions button')) button.disabled = true;
+    try {
+      this.update(await api(method, path, body));
+    } catch (error) {
+      let current = resource;
+      try {
+        current = await this.latest(resource.id);
+      } catch (reloadError) {
+        // Shown as it was, with the refusal.
+      }
+      this.update(current, error.message);
+    }
+    // The button pressed is gone with the old row (replaced by this answer, or first by the watch's): keep the
+    // keyboard in this row, unless a new listing has replaced the table meanwhile.
+    const row = this.row(resource.id);
+    if (row) row.querySelector('.actions button, .row-error').focus();
+  }
+}
+
 // --- orders -------------------------------------------------------------------------------------------------
 
 async function loadOrders(filters, token) {
@@ -376,41 +480,23 @@ async function loadOrders(filters, token) {
 }
 
 function itemRow(item) {
-  const row = fromTemplate('item-row');
-  fill(row, {product: `${item.product_name} (product ${item.product_id})`, price: money(item.price, item.currency_code),
-    quantity: item.quantity, subtotal: money(item.subtotal, item.currency_code)});
-  return row;
+  return productLineRow('item-row', item, item.price);
 }
 
-/** A timestamp as text that sorts in time order (the API prints 0, 3, 6 or 9 digits of a second's fraction). */
-function sortableTime(timestamp) {
-  const [seconds, fraction = ''] = String(timestamp || '').replace('Z', '').split('.');
-  return `${seconds}.${fraction.padEnd(9, '0')}`;
-}
-
-/** The orders table's rows. Each shows the latest state of its order that reached the page, from the listing, the
- *  answer to a button or the watch, whichever came last: a row never goes back to an older state. */
-class OrderRows {
-  constructor(body) {
-    this.body = body;
+/** The orders table's rows, each with the buttons that move its order through the workflow. */
+class OrderRows extends LatestRows {
+  latest(id) {
+    return api('GET', `/api/orders/${id}`);
   }
 
-  row(id) {
-    return this.body.querySelector(`:scope > tr[data-id="${id}"]`);
-  }
-
-  /** An order's row; its buttons move it through the workflow and show the server's answer in place. */
-  render(order, message = '') {
+  draw(order) {
     const status = lower(order.status);
     const row = fromTemplate('order-row');
-    row.dataset.id = order.id;
-    row.dataset.updated = sortableTime(order.updated_at);
     fill(row, {id: order.id, customer: order.customer_name, email: order.customer_email, status,
-      total: money(order.total_amount, order.currency_code), 'item-count': `${order.items.length} ${order.items.length === 1 ? 'item' : 'items'}`});
+      total: money(order.total_amount, order.currency_code), 'item-count': counted(order.items.length, 'item')});
     row.querySelector('.badge').classList.add(`status-${status}`);
     setTime(row.querySelector('[data-cell="placed"]'), order.created_at);
     row.querySelector('.items tbody').replaceChildren(...order.items.map(itemRow));
-    row.querySelector('.row-error').textContent = message;
     const details = row.querySelector('details');
     details.addEventListener('toggle', () => { if (details.open) showHistory(details, order.id); });
 
@@ -418,71 +504,26 @@ class OrderRows {
     const next = Object.hasOwn(NEXT_STATUS, status) ? NEXT_STATUS[status] : null;
     if (next) {
       advance.textContent = `Advance to ${next}`;
-      advance.setAttribute('aria-label', `Advance order ${order.id} to ${next}`);
-      advance.addEventListener('click', () => this.change(order, 'PATCH', `/api/orders/${order.id}/status`,
-        {status: next.toUpperCase()}));
+      this.offer(advance, order, {label: `Advance order ${order.id} to ${next}`, method: 'PATCH',
+        path: `/api/orders/${order.id}/status`, body: {status: next.toUpperCase()}});
     } else {
       advance.remove();
     }
     const cancel = row.querySelector('[data-action="cancel"]');
     if (CANCELLABLE.includes(status)) {
-      cancel.setAttribute('aria-label', `Cancel order ${order.id}`);
-      cancel.addEventListener('click', () => {
-        const question = `Cancel order ${order.id}? Its items' stock goes back to the catalogue; it cannot be undone.`;
-        if (window.confirm(question)) this.change(order, 'POST', `/api/orders/${order.id}/cancel`, {});
-      });
+      this.offer(cancel, order, {label: `Cancel order ${order.id}`, method: 'POST',
+        path: `/api/orders/${order.id}/cancel`, body: {},
+        question: `Cancel order ${order.id}? Its items' stock goes back to the catalogue; it cannot be undone.`});
     } else {
       cancel.remove();
     }
     return row;
   }
 
-  /** Show `order` in its row if that is newer than what the row shows, or the same with a message to add. The new
-   *  row keeps its details open (reading the history again) and the keyboard focus where it was. */
-  update(order, message = '') {
-    const row = this.row(order.id);
-    if (!row) return;
-    const updated = sortableTime(order.updated_at);
-    if (updated < row.dataset.updated || (updated === row.dataset.updated && !message)) {
-      // The row shows this state or a later one already; a refusal's reason still belongs next to it.
-      if (message) row.querySelector('.row-error').textContent = message;
-      return;
-    }
-    const replacement = this.render(order, message);
-    replacement.querySelector('details').open = row.querySelector('details').open;
-    const focused = row.contains(document.activeElement) ? document.activeElement : null;
-    row.replaceWith(replacement);
-    if (focused) {
-      const same = focused.dataset.action ? `[data-action="${focused.dataset.action}"]` : focused.localName;
-      (replacement.querySelector(same) || replacement.querySelector('.actions button, .row-error')).focus();
-    }
-  }
-
   /** Add a row for `order` at its place, newest first. */
   insert(order) {
     const later = [...this.body.rows].find((row) => BigInt(row.dataset.id) < BigInt(order.id));
     this.body.insertBefore(this.render(order), later || null);
-  }
-
-  /** Send a workflow change; on a refusal (another operator moved the order first, say), show why next to the
-   *  order as it now is. */
-  async change(order, method, path, body) {
-    for (const button of this.row(order.id).querySelectorAll('.actions button')) button.disabled = true;
-    try {
-      this.update(await api(method, path, body));
-    } catch (error) {
-      let current = order;
-      try {
-        current = await api('GET', `/api/orders/${order.id}`);
-      } catch (reloadError) {
-        // Shown as it was, with the refusal.
-      }
-      this.update(current, error.message);
-    }
-    // The button pressed is gone with the old row (replaced by this answer, or first by the watch's): keep the
-    // keyboard in this order's row, unless a new listing has replaced the table meanwhile.
-    const row = this.row(order.id);
-    if (row) row.querySelector('.actions button, .row-error').focus();
   }
 }
 
@@ -525,12 +566,20 @@ async function showHistory(details, orderId) {
   }
 }
 
+/** The checkout behind a movement, if any: its cart, and the order its hold became ("cart 4 → order 9"). The API
+ *  says "0" for none. */
+function checkoutOf(movement) {
+  if (!Number(movement.cart_id)) return '';
+  const became = Number(movement.order_id) ? ` → order ${movement.order_id}` : '';
+  return `cart ${movement.cart_id}${became}`;
+}
+
 function movementRow(movement) {
   const row = fromTemplate('movement-row');
   const delta = movement.delta > 0 ? `+${movement.delta}` : movement.delta < 0 ? `−${-movement.delta}` : '0';
   fill(row, {reason: lower(movement.reason), delta,
     stock: `${movement.stock_before} → ${movement.stock_after}`, reservation: movement.reservation_id,
-    request: movement.request_id, by: movement.actor});
+    cart: checkoutOf(movement), request: movement.request_id, by: movement.actor});
   setTime(row.querySelector('[data-cell="time"]'), movement.time, 'medium');
   return row;
 }
@@ -695,6 +744,110 @@ function ordersView(section) {
   return {...view, leave: () => watch.stop()};
 }
 
+// --- carts --------------------------------------------------------------------------------------------------
+
+// How often the time left of each checkout shown is said again, from the page's clock: the hold's end does not move,
+// so the API is not asked again.
+const HOLD_TICK_MS = 15_000;
+
+async function loadCarts(filters, token) {
+  const page = await api('GET', `/api/carts${query({state: filters.state, customer_email: filters.customer_email.trim(),
+    page_size: PAGE_SIZE, page_token: token})}`);
+  return {...page, items: page.carts || []};
+}
+
+function lineRow(line) {
+  const row = productLineRow('line-row', line, line.unit_price);
+  const shortage = lower(line.availability) === 'insufficient_stock' ? ` (${line.available_quantity} in stock)` : '';
+  fill(row, {availability: words(line.availability) + shortage});
+  return row;
+}
+
+/** A time of day as a <time>, with its seconds: the end of a hold, minutes away. */
+function timeOfDay(timestamp) {
+  const time = document.createElement('time');
+  time.dateTime = timestamp;
+  time.textContent = new Date(timestamp).toLocaleTimeString(undefined, {timeStyle: 'medium'});
+  return time;
+}
+
+/** How long a hold has left, in whole minutes, never more than it has. At its end the service gives the stock back
+ *  by itself, and the cart is listed EXPIRED from then on. */
+function timeLeft(timestamp) {
+  const milliseconds = Date.parse(timestamp) - Date.now();
+  if (milliseconds <= 0) return 'time is up';
+  const minutes = Math.floor(milliseconds / 60_000);
+  return minutes ? `${minutes} min left` : 'under a minute left';
+}
+
+/** What became of a cart's checkout: a hold under way, with its end and the time left (its data-expires, for the
+ *  view to refresh); the order it became; when its hold expired. */
+function showCheckout(cell, cart) {
+  const state = lower(cart.state);
+  if (state === 'checking_out') {
+    const [end, left] = [document.createElement('span'), document.createElement('span')];
+    end.append('expires ', timeOfDay(cart.hold_expires_at));
+    left.dataset.expires = cart.hold_expires_at;
+    left.textContent = timeLeft(cart.hold_expires_at);
+    for (const part of [end, left]) part.className = 'unbroken';
+    cell.append(end, ' · ', left);
+  } else if (state === 'completed') {
+    cell.textContent = `order ${cart.order_id}`;
+  } else if (state === 'expired') {
+    cell.append('expired ', shownTime(cart.hold_expires_at, 'medium'));
+  }
+}
+
+/** The carts table's rows; a cart being checked out has a button to abandon its checkout. */
+class CartRows extends LatestRows {
+  latest(id) {
+    return api('GET', `/api/carts/${id}`);
+  }
+
+  draw(cart) {
+    const state = lower(cart.state);
+    const lines = cart.lines || [];
+    const row = fromTemplate('cart-row');
+    fill(row, {id: cart.id, email: cart.customer_email, customer: cart.customer_name, state: words(cart.state),
+      total: money(cart.total_amount, cart.currency_code), 'line-count': counted(lines.length, 'line')});
+    row.querySelector('.badge').classList.add(`state-${state}`);
+    showCheckout(row.querySelector('[data-cell="checkout"]'), cart);
+    setTime(row.querySelector('[data-cell="updated"]'), cart.updated_at);
+    row.querySelector('.items tbody').replaceChildren(...lines.map(lineRow));
+    const abandon = row.querySelector('[data-action="abandon"]');
+    if (state === 'checking_out') {
+      this.offer(abandon, cart, {label: `Abandon checkout of cart ${cart.id}`, method: 'POST',
+        path: `/api/carts/${cart.id}/abandon`, body: {},
+        question: `Abandon the checkout of cart ${cart.id} (${cart.customer_email})? Its held stock goes back to the `
+          + 'catalogue now; the customer can change the cart and check out again.'});
+    } else {
+      abandon.remove();
+    }
+    return row;
+  }
+}
+
+/** The carts view: filtered by state and customer; while it is shown, each checkout's time left counts down. */
+function cartsView(section) {
+  const rows = new CartRows(section.querySelector(':scope > table > tbody'));
+  let ticking = null;
+  const tick = () => {
+    for (const left of rows.body.querySelectorAll('[data-expires]')) left.textContent = timeLeft(left.dataset.expires);
+  };
+  const load = async (filters, token) => {
+    const page = await loadCarts(filters, token);
+    if (!section.hidden && !ticking) ticking = setInterval(tick, HOLD_TICK_MS);
+    return page;
+  };
+  const view = filteredTable(section, {load, render: (cart) => rows.render(cart), noun: 'Carts'});
+  for (const name of CART_STATES) view.form.elements.state.add(new Option(words(name), name));
+  const leave = () => {
+    clearInterval(ticking);
+    ticking = null;
+  };
+  return {...view, leave};
+}
+
 // --- the views and the address bar --------------------------------------------------------------------------
 
 /** The token form: a token given replaces the one before, an empty one forgets it; the view shown reloads. */
@@ -719,12 +872,13 @@ function main() {
   const dialogs = {dialog, movements: new MovementsDialog(document.getElementById('movements-dialog'))};
   const products = productsView(document.getElementById('products'), dialogs, loadProducts);
   const lowStock = productsView(document.getElementById('low-stock'), dialogs, loadLowStock);
-  const views = {products, orders: ordersView(document.getElementById('orders')), 'low-stock': lowStock};
+  const views = {products, orders: ordersView(document.getElementById('orders')),
+    carts: cartsView(document.getElementById('carts')), 'low-stock': lowStock};
   document.getElementById('new-product').addEventListener('click', () => dialog.open(null, (notice) => {
     products.table.show(notice);
   }));
 
-  // #products, #orders, #low-stock: each view has an address, and the browser's back button works. A view shown
+  // #products, #orders, #carts, #low-stock: each view has an address, and the browser's back button works. A view shown
   // again reloads its page, so stock changed by an order elsewhere is current; a view left stops what it watched.
   // Any other address (the skip link's #content) leaves the view as it is.
   const show = (name) => {

@@ -3,8 +3,8 @@ behind the real Envoy: what an operator types and clicks, the values the page sh
 other clients make while the page is open, which it shows as they happen.
 
 One browser serves the module; each test gets a fresh browser context (no shared cookies or storage). The system is
-shared too, so each test makes its own products and orders (names carry a unique tag); the test that restarts Orders
-has a system of its own. A screenshot of each view goes to build/screenshots/admin-console/.
+shared too, so each test makes its own products, orders and carts (names and emails carry a unique tag); the test that
+restarts Orders has a system of its own. A screenshot of each view goes to build/screenshots/admin-console/.
 """
 import contextlib
 import re
@@ -536,6 +536,155 @@ def test_the_low_stock_view_lists_exactly_the_products_below_the_threshold(conso
     expect(threshold).to_have_accessible_description('enter a number of units, 0 or more')
 
 
+# --- carts --------------------------------------------------------------------------------------------------
+
+CHECKOUT = {'customer_name': 'Ada Lovelace', 'shipping_address': '12 Analytical Row, London'}
+CARTS = re.compile(r'/api/carts\b')
+
+
+def cart_with(api, email, lines):
+    """A new open cart of `email` holding `lines`, (product_id, quantity) pairs."""
+    reply = api.post('/api/carts', {'customer_email': email})
+    assert reply.status == 201, reply
+    cart_id = reply.body['id']
+    for product_id, quantity in lines:
+        reply = api.post(f'/api/carts/{cart_id}/items', {'product_id': product_id, 'quantity': quantity})
+        assert reply.status == 200, reply
+    return reply.body
+
+
+def cart_step(api, cart, step, body=None):
+    """POST /api/carts/{id}/{step}: checkout (with CHECKOUT), complete or abandon; the API's answer."""
+    reply = api.post(f'/api/carts/{cart["id"]}/{step}', body if body is not None else {})
+    assert reply.status == 200, reply
+    return reply.body
+
+
+def cart_row(view, cart_id):
+    return view.locator(f':scope > table > tbody > tr[data-id="{cart_id}"]')
+
+
+def test_carts_in_every_state_are_listed_filtered_and_opened_and_an_abandoned_checkout_gives_its_stock_back(
+        console, api):
+    tag = unique_tag()
+    lamp = create_product(api, name=f'Brass lamp {tag}', price='12.50', stock_quantity=10)
+    pen = create_product(api, name=f'Fountain pen {tag}', price='2.00', stock_quantity=50)
+    email = f'{tag.lower()}@example.com'
+    browsing = cart_with(api, email, [(lamp['id'], 1), (pen['id'], 3)])
+    paying = cart_step(api, cart_with(api, email, [(lamp['id'], 2)]), 'checkout', CHECKOUT)
+    bought = cart_with(api, email, [(pen['id'], 1)])
+    cart_step(api, bought, 'checkout', CHECKOUT)
+    order = cart_step(api, bought, 'complete')
+    walked_away = cart_with(api, email, [(lamp['id'], 1)])
+    cart_step(api, walked_away, 'checkout', CHECKOUT)
+    cart_step(api, walked_away, 'abandon')
+    other = cart_with(api, f'other.{email}', [(pen['id'], 1)])
+    assert stock(api, lamp['id']) == 8  # held for the checkout under way
+    # The page's clock, which the view's countdown reads, moves when the test says (and on its own meanwhile).
+    console.clock.install()
+
+    carts = open_view(console, 'Carts')
+    state = carts.get_by_label('State', exact=True)
+    expect(state.locator('option')).to_have_text(
+        ['Any state', 'open', 'checking out', 'completed', 'abandoned', 'expired'])
+    # Every customer's carts, newest first: this test's are the newest.
+    assert shown_ids(carts)[:5] == [other['id'], walked_away['id'], bought['id'], paying['id'], browsing['id']]
+
+    # One customer's, in every state, each with its cells.
+    search(carts, **{'Customer email': email})
+    assert shown_ids(carts) == [walked_away['id'], bought['id'], paying['id'], browsing['id']]
+    expect(carts.locator('.view-status')).to_have_text('Carts: 1–4 of 4.')
+    shown = {row.get_attribute('data-id'): cells(row) | {'updated': ''} for row in rows(carts).all()}
+    common = {'email': email, 'customer': 'Ada Lovelace', 'updated': '', 'line-count': '1 line'}
+    assert shown == {
+        browsing['id']: {**common, 'id': browsing['id'], 'customer': '', 'state': 'open', 'total': '18.50 USD',
+                         'checkout': '', 'line-count': '2 lines'},
+        paying['id']: {**common, 'id': paying['id'], 'state': 'checking out', 'total': '25.00 USD',
+                       'checkout': shown[paying['id']]['checkout']},
+        bought['id']: {**common, 'id': bought['id'], 'state': 'completed', 'total': '2.00 USD',
+                       'checkout': f'order {order["id"]}'},
+        walked_away['id']: {**common, 'id': walked_away['id'], 'state': 'abandoned', 'total': '12.50 USD',
+                            'checkout': ''}}
+    for cart in (browsing, bought, walked_away):
+        expect(cart_row(carts, cart['id']).get_by_role('button')).to_have_count(0)
+
+    # A row opens on its lines: each product, its price and quantity, and whether the cart can have it.
+    browsing_row, paying_row = cart_row(carts, browsing['id']), cart_row(carts, paying['id'])
+    browsing_row.get_by_text('2 lines').click()
+    assert [cells(line) for line in browsing_row.locator('.items tbody tr').all()] == [
+        {'product': f'Brass lamp {tag} (product {lamp["id"]})', 'price': '12.50 USD', 'quantity': '1',
+         'subtotal': '12.50 USD', 'availability': 'in stock'},
+        {'product': f'Fountain pen {tag} (product {pen["id"]})', 'price': '2.00 USD', 'quantity': '3',
+         'subtotal': '6.00 USD', 'availability': 'in stock'}]
+    paying_row.get_by_text('1 line').click()
+    held = paying_row.locator('.items tbody tr')
+    assert [cells(line) for line in held.all()] == [
+        {'product': f'Brass lamp {tag} (product {lamp["id"]})', 'price': '12.50 USD', 'quantity': '2',
+         'subtotal': '25.00 USD', 'availability': 'held'}]
+    screenshot(console, 'carts')
+
+    # Checkouts under way: the one, with when its hold ends and how long it has left, counted down by the page.
+    search(carts, State='checking_out')
+    assert shown_ids(carts) == [paying['id']]
+    checkout = paying_row.locator('[data-cell="checkout"]')
+    expect(checkout.locator('time')).to_have_attribute('datetime', paying['hold_expires_at'])
+    expect(checkout).to_have_text(re.compile(r'^expires \d{1,2}:\d\d:\d\d\D* · \d+ min left$'))
+    left = int(re.search(r'(\d+) min left$', checkout.text_content())[1])
+    assert 10 <= left <= 14  # a 15-minute hold, taken moments ago
+    asked = requests_to(console, CARTS)
+    console.clock.fast_forward('05:00')
+    expect(checkout).to_have_text(re.compile(rf' · ({left - 5}|{left - 6}) min left$'))
+    assert asked == [], 'the page asked the API again to count down'
+
+    # Abandoned from the console, after a yes: the row shows the cart as it now is, and the held stock is back.
+    questions = []
+    console.on('dialog', lambda dialog: questions.append(dialog.message))
+    paying_row.get_by_role('button', name=f'Abandon checkout of cart {paying["id"]}').click()
+    expect(paying_row.locator('[data-cell="state"]')).to_have_text('abandoned')
+    assert questions and questions[0].startswith(f'Abandon the checkout of cart {paying["id"]} ({email})?')
+    expect(paying_row.get_by_role('button')).to_have_count(0)
+    expect(checkout).to_have_text('')
+    expect(held.locator('[data-cell="availability"]')).to_have_text(['in stock'])
+    assert api.get(f'/api/carts/{paying["id"]}').body['state'] == 'ABANDONED'
+    assert stock(api, lamp['id']) == 10
+    assert shown_ids(carts) == [paying['id']]  # stays where the operator saw it, out of the filter's state
+
+    search(carts, State='abandoned')
+    assert shown_ids(carts) == [walked_away['id'], paying['id']]  # newest first: in the order they were made
+    search(carts, State='expired')
+    expect(rows(carts)).to_have_count(0)
+    expect(carts.locator('.view-status')).to_have_text('Carts: none.')
+
+
+def test_abandoning_a_checkout_completed_meanwhile_shows_the_refusal_next_to_the_cart_as_it_is(console, api):
+    tag = unique_tag()
+    product = create_product(api, name=f'Desk {tag}', stock_quantity=3)
+    email = f'{tag.lower()}@example.com'
+    cart = cart_step(api, cart_with(api, email, [(product['id'], 1)]), 'checkout', CHECKOUT)
+    carts = open_view(console, 'Carts')
+    search(carts, State='checking_out', **{'Customer email': email})
+    row = cart_row(carts, cart['id'])
+    expect(row.locator('[data-cell="state"]')).to_have_text('checking out')
+
+    # The customer pays while the page still shows the checkout under way; then the operator abandons it.
+    order = cart_step(api, cart, 'complete')
+    row.get_by_role('button', name=f'Abandon checkout of cart {cart["id"]}').click()
+    refusal = api.post(f'/api/carts/{cart["id"]}/abandon', {})
+    assert refusal.status == 400, refusal
+    expect(row.get_by_role('alert')).to_have_text(refusal.body['message'])
+    expect(row.locator('[data-cell="state"]')).to_have_text('completed')
+    expect(row.locator('[data-cell="checkout"]')).to_have_text(f'order {order["id"]}')
+    expect(row.get_by_role('button')).to_have_count(0)
+    assert stock(api, product['id']) == 2
+
+    # A bad email is refused next to its field.
+    email_field = carts.get_by_label('Customer email')
+    search(carts, **{'Customer email': 'not an email'})
+    _field, message = violation(api.get('/api/carts?customer_email=not%20an%20email'))
+    expect(email_field).to_have_attribute('aria-invalid', 'true')
+    expect(email_field).to_have_accessible_description(message)
+
+
 # --- stock movements ----------------------------------------------------------------------------------------
 
 def test_a_products_stock_movements_show_what_orders_and_edits_did_and_add_up_to_its_stock(console, api):
@@ -575,6 +724,26 @@ def test_a_products_stock_movements_show_what_orders_and_edits_did_and_add_up_to
 
     dialog.get_by_role('button', name='Close').click()
     expect(dialog).to_be_hidden()
+
+
+def test_a_checkouts_stock_movements_name_its_cart_and_the_order_it_became(console, api):
+    tag = unique_tag()
+    product = create_product(api, name=f'Inkwell {tag}', stock_quantity=5)
+    place_order(api, [(product['id'], 1)])
+    cart = cart_step(api, cart_with(api, f'{tag.lower()}@example.com', [(product['id'], 2)]), 'checkout', CHECKOUT)
+    order = cart_step(api, cart, 'complete')
+
+    products = console.locator('#products')
+    search(products, **{'Name contains': tag})
+    products.get_by_role('button', name=f'Stock movements of Inkwell {tag}').click()
+    dialog = console.get_by_role('dialog', name='Stock movements')
+    expect(dialog.locator('.view-status')).to_have_text('Movements: 1–3 of 3.')
+    shown = [cells(movement) for movement in dialog.locator(':scope > table > tbody > tr').all()]
+    # The hold became the order without moving a unit; an order placed directly has no checkout.
+    assert [(movement['reason'], movement['delta'], movement['stock'], movement['cart']) for movement in shown] == [
+        ('ordered', '0', '2 → 2', f'cart {cart["id"]} → order {order["id"]}'),
+        ('held', '−2', '4 → 2', f'cart {cart["id"]}'),
+        ('reserved', '−1', '5 → 4', '')]
 
 
 # --- tokens ----------------------------------------------------------------------------------------------------

@@ -13,13 +13,14 @@ import pytest
 from ecommerce.cli import orders as orders_cli
 from ecommerce.cli import product_csv
 from ecommerce.cli import products as products_cli
-from ecommerce.orders.v1 import orders_pb2
+from ecommerce.orders.v1 import carts_pb2, orders_pb2
 from ecommerce.products.v1 import products_pb2
 from google.api import annotations_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from services.errors import InvalidArgument, InvalidArguments
 from services.orders import rules as order_rules
+from services.reflection import api_files, public_services
 from services.products import rules as product_rules
 from services.settings import MAX_PAGE_SIZE
 
@@ -29,9 +30,9 @@ INDEX_HTML = (CONSOLE / 'index.html').read_text()
 ADMIN_CSS = (CONSOLE / 'admin.css').read_text()
 Product = products_pb2.Product
 Order = orders_pb2.Order
+Cart = carts_pb2.Cart
 # The services the REST API serves, through Envoy's transcoder.
-PUBLIC_SERVICES = [products_pb2.DESCRIPTOR.services_by_name['ProductService'],
-                   orders_pb2.DESCRIPTOR.services_by_name['OrderService']]
+PUBLIC_SERVICES = public_services(api_files())
 
 
 def enum_values(proto_enum):
@@ -78,7 +79,8 @@ def test_the_consoles_page_size_is_one_the_api_serves_whole():
 
 
 @pytest.mark.parametrize(('constant', 'proto_enum'), [('CATEGORIES', Product.Category),
-                                                      ('ORDER_STATUSES', Order.Status)])
+                                                      ('ORDER_STATUSES', Order.Status),
+                                                      ('CART_STATES', Cart.State)])
 def test_the_consoles_enum_values_are_the_contracts(constant, proto_enum):
     assert js_constant(constant) == enum_values(proto_enum)
 
@@ -101,6 +103,10 @@ def test_every_order_status_has_a_badge_colour_and_no_other_does():
     assert set(re.findall(r'^\.status-([a-z_]+)\s*\{', ADMIN_CSS, re.MULTILINE)) == set(enum_values(Order.Status))
 
 
+def test_every_cart_state_has_a_badge_colour_and_no_other_does():
+    assert set(re.findall(r'^\.state-([a-z_]+)\s*[,{]', ADMIN_CSS, re.MULTILINE)) == set(enum_values(Cart.State))
+
+
 # --- the console: what admin.js reads of the API's messages ------------------------------------------------------
 
 # The names admin.js gives the messages it reads (a property read `name.field` not behind a dot), and what each is.
@@ -110,6 +116,7 @@ READERS = {
     'orderEvent': [orders_pb2.OrderEvent], 'movement': [products_pb2.StockMovement],
     'update': [orders_pb2.OrderUpdate, status_pb2.Status], 'badRequest': [error_details_pb2.BadRequest],
     'violation': [error_details_pb2.BadRequest.FieldViolation],
+    'cart': [Cart], 'line': [carts_pb2.CartLine, orders_pb2.OrderItem], 'resource': [Order, Cart],
 }
 
 
@@ -130,7 +137,9 @@ def without_comments(text):
 def test_every_field_name_the_console_writes_is_one_of_the_api():
     """Query parameters, JSON keys and form controls named like proto fields (lower_snake_case)."""
     named = set(re.findall(r'\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b', without_comments(ADMIN_JS + INDEX_HTML)))
-    assert named - field_names(*api_messages()) == set()
+    enum_names = {value.name.lower() for message in api_messages() for enum in message.enum_types
+                  for value in enum.values}
+    assert named - field_names(*api_messages()) - enum_names == set()
 
 
 def api_paths():
@@ -204,6 +213,7 @@ def test_the_product_dialogs_name_length_is_the_rules():
     ('products', [products_pb2.SearchProductsRequest]),
     ('low-stock', [products_pb2.SearchProductsRequest]),
     ('orders', [orders_pb2.ListOrdersRequest, orders_pb2.GetOrdersByCustomerRequest]),
+    ('carts', [carts_pb2.ListCartsRequest]),
 ])
 def test_each_filter_is_a_field_of_the_request_it_fills(view, requests):
     assert controls(view) and set(controls(view)) <= field_names(*requests)
