@@ -186,10 +186,12 @@ def idle_watchers(base_url, count):
         loop.close()
 
 
-async def _drive(calls, clients, duration, warmup, step, prepare):
-    """Run `clients` loops of `step(calls, client, rng, prepared)` for warmup + duration seconds, each after an untimed
-    `prepared = await prepare(calls, client, rng)` (None without one); time the steps after warm-up."""
+async def _drive(calls, clients, duration, warmup, step, setup):
+    """Run `clients` loops of `step(calls, client, rng, prepared)` for warmup + duration seconds, after `prepared =
+    await setup(calls, clients)` (None without a setup), which is neither timed nor measured; time the steps after
+    warm-up."""
     latencies, errors, first_errors = [], 0, []
+    prepared = await setup(calls, clients) if setup else None
     measuring_from = time.monotonic() + warmup
     stop_at = measuring_from + duration
 
@@ -198,8 +200,6 @@ async def _drive(calls, clients, duration, warmup, step, prepare):
         rng = random.Random(client)
         while (started := time.monotonic()) < stop_at:
             try:
-                prepared = await prepare(calls, client, rng) if prepare else None
-                started = time.monotonic()
                 await step(calls, client, rng, prepared)
                 failed = False
             except Exception as error:  # every failure is a figure here, not a crash of the run
@@ -218,11 +218,11 @@ async def _drive(calls, clients, duration, warmup, step, prepare):
     return Measurement.from_latencies(TOOL, clients, duration, latencies, errors, cpu, notes)
 
 
-def run_python_client(make_calls, clients, duration, warmup, step, prepare=None):
+def run_python_client(make_calls, clients, duration, warmup, step, setup=None):
     """Measure `step` (an async function of (calls, client, rng, prepared)) with `make_calls(clients)` in a fresh event
-    loop, each time after an untimed `prepare` (an async function of (calls, client, rng)) if given."""
+    loop, after `setup` (an async function of (calls, clients) returning `prepared`) if given."""
     async def main():
-        return await _drive(make_calls(clients), clients, duration, warmup, step, prepare)
+        return await _drive(make_calls(clients), clients, duration, warmup, step, setup)
     return asyncio.run(main())
 
 

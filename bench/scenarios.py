@@ -1,5 +1,6 @@
 """The scenarios, each run on every path that has its route: fixed requests through h2load, orders and the mixed
 workload through the python client (they need a fresh order, or a choice, per request)."""
+import asyncio
 from dataclasses import asdict, dataclass
 
 from bench.asyncclient import OrderMaker, run_python_client
@@ -13,6 +14,8 @@ CLIENTS = 32
 # where 32 clients on a few cores would measure the queue in front of it.
 QUERY_CLIENTS = 1
 READ_SHARE = 0.9  # of the mixed workload; the rest are one-item orders
+# Checkouts a second the carts filled before checkout_complete are meant for: above what this machine does.
+FILLED_CARTS_PER_SECOND = 200
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,11 @@ class Fixed(Scenario):
 @dataclass(frozen=True)
 class Scripted(Scenario):
     """The python client running `step(calls, client, rng, orders, product_count, prepared)` in every client loop,
-    timed, each after an untimed `prepared = prepare(calls, client, rng, orders, product_count)` if there is one.
-    `carts`: the scenario needs a path with carts."""
+    after `prepared = setup(calls, clients, orders, settings)`, unmeasured, if there is one. `carts`: the scenario
+    needs a path with carts."""
     step: object = None
     items: int = 1
-    prepare: object = None
+    setup: object = None
     carts: bool = False
 
     def measure(self, target, settings):
@@ -64,11 +67,11 @@ class Scripted(Scenario):
         async def step(client_calls, client, rng, prepared):
             await self.step(client_calls, client, rng, orders, settings.product_count, prepared)
 
-        async def prepare(client_calls, client, rng):
-            return await self.prepare(client_calls, client, rng, orders, settings.product_count)
+        async def setup(client_calls, clients):
+            return await self.setup(client_calls, clients, orders, settings)
 
         return run_python_client(target.calls, self.clients, settings.duration, settings.warmup, step,
-                                 prepare if self.prepare else None)
+                                 setup if self.setup else None)
 
 
 def middle_row(count):
@@ -80,23 +83,34 @@ def last_row(count):
     return max(0, (count - 1) // PAGE_SIZE * PAGE_SIZE)
 
 
-async def place_order(calls, client, rng, orders, product_count, prepared=None):
+async def place_order(calls, client, rng, orders, product_count, prepared):
     await calls.create_order(client, *orders.next_order())
 
 
-async def fill_cart(calls, client, rng, orders, product_count):
-    """(customer number, the id of a new cart holding the next order's lines): untimed, before a checkout."""
-    number, lines = orders.next_order()
-    return number, await calls.fill_cart(client, number, lines)
+async def fill_carts(calls, clients, orders, settings):
+    """Carts holding one order's lines each, filled before the measurement (a queue of (customer number, cart id)):
+    as many as checkouts at FILLED_CARTS_PER_SECOND could use, so that only checkouts and completions are measured."""
+    filled = asyncio.Queue()
+    count = int(FILLED_CARTS_PER_SECOND * (settings.duration + settings.warmup))
+
+    async def fill(client):
+        while filled.qsize() < count:
+            number, lines = orders.next_order()
+            filled.put_nowait((number, await calls.fill_cart(client, number, lines)))
+    await asyncio.gather(*(fill(client) for client in range(clients)))
+    return filled
 
 
-async def check_out_and_complete(calls, client, rng, orders, product_count, prepared):
-    number, cart_id = prepared
+async def check_out_and_complete(calls, client, rng, orders, product_count, filled):
+    if filled.empty():  # faster than foreseen: fill one more, in the measurement
+        number, lines = orders.next_order()
+        filled.put_nowait((number, await calls.fill_cart(client, number, lines)))
+    number, cart_id = filled.get_nowait()
     await calls.check_out(client, cart_id, number)
     await calls.complete(client, cart_id)
 
 
-async def read_mostly(calls, client, rng, orders, product_count, prepared=None):
+async def read_mostly(calls, client, rng, orders, product_count, prepared):
     if rng.random() < READ_SHARE:
         await calls.get_product(client, rng.randint(1, product_count))
     else:
@@ -118,8 +132,8 @@ SCENARIOS = [
           lambda target, count: target.search(SEARCH_TERM)),
     Scripted('create_order_1', 'CreateOrder, 1 item, every order must succeed', CLIENTS, place_order, 1),
     Scripted('create_order_5', 'CreateOrder, 5 items, every order must succeed', CLIENTS, place_order, 5),
-    Scripted('checkout_complete', 'CheckoutCart then CompleteCheckout of a 1-item cart filled beforehand (untimed)',
-             CLIENTS, check_out_and_complete, 1, fill_cart, carts=True),
+    Scripted('checkout_complete', 'CheckoutCart then CompleteCheckout of a 1-item cart filled before the run',
+             CLIENTS, check_out_and_complete, 1, fill_carts, carts=True),
     Scripted('mixed', f'{READ_SHARE:.0%} GetProduct of a random product, the rest 1-item orders', CLIENTS,
              read_mostly, 1),
 ]

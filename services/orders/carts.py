@@ -24,7 +24,7 @@ from services.errors import (
 )
 from services.orders import rules
 from services.orders.workflow import RECOVERY_CALLS_AT_ONCE, each_at_most, record_order, to_the_end
-from storage.database import keyset_page, utcnow
+from storage.database import Prepared, PreparedInsert, keyset_page, utcnow
 from storage.orders import Cart, CartItem, Checkout, CheckoutLine, Order, database
 
 log = logging.getLogger('services.orders')
@@ -37,6 +37,31 @@ COMPLETED, ABANDONED, EXPIRED, INTERRUPTED = 'completed', 'abandoned', 'expired'
 # Checkouts whose holds one pass of expire_due() ends at most; the next pass, a second later, takes the rest.
 EXPIRIES_PER_PASS = 500
 ZERO = Decimal('0.00')
+# The statements of a checkout and its completion, rendered once (storage.database.Prepared): peewee takes longer to
+# render one than SQLite to run it, and a checkout and its completion run some twenty.
+_CART = Prepared(lambda cart_id: Cart.select().where(Cart.id == cart_id))
+_OWNED_CART = Prepared(lambda cart_id, email: Cart.select().where((Cart.id == cart_id)
+                                                                  & (Cart.customer_email == email)))
+_ITEMS = Prepared(lambda cart_id: CartItem.select().where(CartItem.cart == cart_id).order_by(CartItem.id))
+_CHECKOUT = Prepared(lambda checkout_id: Checkout.select().where(Checkout.id == checkout_id))
+_LOCKED_LINES = Prepared(lambda checkout_id: CheckoutLine.select().where(CheckoutLine.checkout == checkout_id)
+                         .order_by(CheckoutLine.id))
+_NEW_CHECKOUT = PreparedInsert(Checkout)
+_NEW_LINE = PreparedInsert(CheckoutLine)
+_TO_CHECKOUT = Prepared(lambda now, checkout_id, cart_id: Cart
+                        .update(state=Cart.CHECKING_OUT, updated_at=now, checkout_id=checkout_id)
+                        .where((Cart.id == cart_id) & Cart.state.in_(Cart.EDITABLE)))
+_HELD = Prepared(lambda total, now, checkout_id: Checkout
+                 .update(stock_state=Checkout.HELD, total_amount=total, updated_at=now)
+                 .where((Checkout.id == checkout_id) & (Checkout.stock_state == Checkout.HOLDING)))
+_CONVERTING = Prepared(lambda order_id, now, checkout_id, until: Checkout
+                       .update(stock_state=Checkout.CONVERTING, outcome=COMPLETED, order_id=order_id, updated_at=now)
+                       .where((Checkout.id == checkout_id) & (Checkout.stock_state == Checkout.HELD)
+                              & (Checkout.expires_at > until)))
+_COMPLETED = Prepared(lambda now, cart_id: Cart.update(state=Cart.COMPLETED, updated_at=now).where(Cart.id == cart_id))
+_SETTLE = Prepared(lambda to_state, now, checkout_id, from_state: Checkout
+                   .update(stock_state=to_state, updated_at=now)
+                   .where((Checkout.id == checkout_id) & (Checkout.stock_state == from_state)))
 
 
 class LineView(NamedTuple):
@@ -86,9 +111,10 @@ class CartDesk:
             cart = Cart.create(customer_email=email, state=Cart.OPEN, created_at=now, updated_at=now)
         return CartView(cart, [], ZERO, self._currency, None)
 
-    async def view(self, cart_id, owner=None):
-        """The cart priced: an editable one at Products' current prices and stock (StockUnavailable without them)."""
-        [view] = await self._priced(await self._steps.run(_read_carts, [_owned_cart(cart_id, owner)]))
+    async def view(self, cart_id, owner=None, levels=None):
+        """The cart priced: an editable one at Products' current prices and stock (StockUnavailable without them),
+        asking Products only about products not in `levels` ({product id: StockLevel}) if given."""
+        [view] = await self._priced(await self._steps.run(_read_cart, cart_id, owner), levels)
         return view
 
     async def list(self, page, email='', state=''):
@@ -101,11 +127,13 @@ class CartDesk:
         carts, last_id, total = await self._steps.run(_page, query, page)
         return CartPage(await self._priced(await self._steps.run(_read_carts, carts)), last_id, total)
 
-    async def _priced(self, read):
+    async def _priced(self, read, levels=None):
         """CartViews of (cart, items, checkout, checkout lines) tuples, asking Products once for the current prices of
-        every product in the editable carts among them."""
-        current = [item.product_id for cart, items, _, locked in read if _priced_now(cart, locked) for item in items]
-        levels = await self._stock.levels(current) if current else {}
+        every product in the editable carts among them (those not in `levels` already)."""
+        levels = dict(levels or {})
+        current = [item.product_id for cart, items, _, locked in read if _priced_now(cart, locked) for item in items
+                   if item.product_id not in levels]
+        levels.update(await self._stock.levels(current) if current else {})
         return [self._current(cart, items, levels, checkout) if _priced_now(cart, locked)
                 else _locked_view(cart, checkout, locked) for cart, items, checkout, locked in read]
 
@@ -124,12 +152,15 @@ class CartDesk:
                         level.currency_code, availability, level.stock_quantity)
 
     async def add_item(self, cart_id, product_id, quantity, owner=None):
-        """Add `quantity` units of a product to the cart (to its line, if it has one)."""
-        if product_id not in await self._stock.levels([product_id]):
+        """Add `quantity` units of a product to the cart (to its line, if it has one); one call to Products, which
+        says whether the product exists and prices the cart's lines."""
+        _, items, _, _ = (await self._steps.run(_read_cart, cart_id, owner))[0]
+        levels = await self._stock.levels([product_id, *(item.product_id for item in items)])
+        if product_id not in levels:
             raise InvalidArgument('product_id', f'product {product_id} does not exist', reason='PRODUCT_NOT_FOUND',
                                   product_id=product_id)
         await self._steps.run(_change_lines, cart_id, owner, lambda: _add(cart_id, product_id, quantity))
-        return await self.view(cart_id, owner)
+        return await self.view(cart_id, owner, levels)
 
     async def set_quantity(self, cart_id, product_id, quantity, owner=None):
         def change():
@@ -149,7 +180,7 @@ class CartDesk:
         return await to_the_end(self._checkout(cart_id, customer_name, shipping_address, owner))
 
     async def _checkout(self, cart_id, customer_name, shipping_address, owner):
-        checkout, items, before = await self._steps.run(
+        cart, checkout, items, before = await self._steps.run(
             self._start_checkout, cart_id, owner, customer_name, shipping_address)
         lines = [(item.product_id, item.quantity) for item in items]
         try:
@@ -160,28 +191,32 @@ class CartDesk:
         except Exception:  # no definite answer: the stock may have been taken
             await self._end(checkout, INTERRUPTED, Cart.OPEN)
             raise
-        if await self._steps.run(_hold_taken, checkout, reserved):  # else ended meanwhile, by a call that releases it
-            self._counted.checkouts['held'].inc()
-        return await self.view(cart_id, owner)
+        held = await self._steps.run(_hold_taken, checkout, reserved)
+        if held is None:  # ended meanwhile (abandoned, expired), by a call that releases it: show the cart as it is
+            return await self.view(cart_id, owner)
+        self._counted.checkouts['held'].inc()
+        return _locked_view(cart, checkout, held)
 
     def _start_checkout(self, cart_id, owner, customer_name, shipping_address):
-        """Lock the cart and write its new checkout, 'holding'; (the checkout, the cart's items, the cart's state and
-        checkout id before), or FailedPrecondition for a cart with no line or not editable now."""
+        """Lock the cart and write its new checkout, 'holding'; (the cart as it is now, the checkout, the cart's items,
+        its state and checkout id before), or FailedPrecondition for a cart with no line or not editable now."""
         now = utcnow()
         with database.atomic():
-            before = _owned_cart(cart_id, owner)
-            if not _lock_lines(before, Cart.CHECKING_OUT, now):
-                raise _not_editable(before)
-            items = list(CartItem.select().where(CartItem.cart == cart_id).order_by(CartItem.id))
+            cart = _owned_cart(cart_id, owner)
+            before = (cart.state, cart.checkout_id)
+            items = _ITEMS.rows(cart_id)
+            fields = dict(cart_id=cart_id, reservation_id=uuid.uuid4().hex, customer_name=customer_name,
+                          shipping_address=shipping_address, stock_state=Checkout.HOLDING, outcome=None,
+                          expires_at=now + self._hold, total_amount=ZERO, currency_code=self._currency, order_id=None,
+                          created_at=now, updated_at=now)
+            checkout = Checkout(id=_NEW_CHECKOUT(**fields), **fields)
+            if not _TO_CHECKOUT.count(now, checkout.id, cart_id):  # not editable any more: the checkout rolls back
+                raise _not_editable(cart)
             if not items:
                 raise FailedPrecondition(f'cart {cart_id} is empty: add a product before checking out',
                                          reason='CART_EMPTY', cart_id=cart_id)
-            checkout = Checkout.create(cart_id=cart_id, reservation_id=uuid.uuid4().hex, customer_name=customer_name,
-                                       shipping_address=shipping_address, stock_state=Checkout.HOLDING,
-                                       expires_at=now + self._hold, currency_code=self._currency, created_at=now,
-                                       updated_at=now)
-            Cart.update(checkout_id=checkout.id).where(Cart.id == cart_id).execute()
-        return checkout, items, (before.state, before.checkout_id)
+        cart.state, cart.checkout_id, cart.updated_at = Cart.CHECKING_OUT, checkout.id, now
+        return cart, checkout, items, before
 
     async def _explained(self, refusal, lines):
         """The checkout's refusal as the shopper needs it: every line short of stock with what is available (Products
@@ -224,7 +259,7 @@ class CartDesk:
         the checkout, whether this call placed it)."""
         while True:
             cart = _owned_cart(cart_id, owner)
-            checkout = Checkout.get_or_none(Checkout.id == cart.checkout_id) if cart.checkout_id else None
+            checkout = _checkout_of(cart)
             if cart.state == Cart.COMPLETED:
                 return self._orders.get(checkout.order_id), checkout, False
             if cart.state != Cart.CHECKING_OUT:
@@ -234,13 +269,8 @@ class CartDesk:
             now = utcnow()
             if checkout.expires_at <= now:
                 raise _expired(checkout)
-            lines = list(checkout.lines.order_by(CheckoutLine.id))
-            with database.atomic():
-                won = (Checkout.update(stock_state=Checkout.CONVERTING, outcome=COMPLETED, updated_at=now)
-                       .where((Checkout.id == checkout.id) & (Checkout.stock_state == Checkout.HELD)
-                              & (Checkout.expires_at > now)).execute())
-                if not won:  # expired, abandoned or completed by another call meanwhile: judge again
-                    continue
+            lines = _LOCKED_LINES.rows(checkout.id)
+            with database.atomic() as transaction:
                 record = record_order(
                     dict(reservation_id=checkout.reservation_id, request_id=None, request_digest=None,
                          customer_name=checkout.customer_name, customer_email=cart.customer_email,
@@ -248,9 +278,11 @@ class CartDesk:
                          status='pending', stock_state=Order.RESERVED, currency_code=checkout.currency_code),
                     [rules.PricedItem(line.product_id, line.product_name, line.price, line.quantity, line.subtotal)
                      for line in lines], now)
-                checkout.order_id = record.order.id
-                Checkout.update(order_id=checkout.order_id).where(Checkout.id == checkout.id).execute()
-                Cart.update(state=Cart.COMPLETED, updated_at=now).where(Cart.id == cart_id).execute()
+                if not _CONVERTING.count(record.order.id, now, checkout.id, now):
+                    transaction.rollback()  # expired, abandoned or completed by another call meanwhile: no order
+                    continue  # judge again
+                _COMPLETED.count(now, cart_id)
+            checkout.order_id = record.order.id
             return record, checkout, True
 
     async def abandon(self, cart_id, owner=None):
@@ -336,17 +368,21 @@ def _locked_view(cart, checkout, lines):
 
 def _owned_cart(cart_id, owner):
     """The cart row, or NotFound (also, to a customer (`owner`), for another customer's cart)."""
-    condition = Cart.id == cart_id
-    if owner is not None:
-        condition &= Cart.customer_email == owner
-    cart = Cart.get_or_none(condition)
+    found = _CART.rows(cart_id) if owner is None else _OWNED_CART.rows(cart_id, owner)
+    cart = found[0] if found else None
     if cart is None:
         raise NotFound(f'cart {cart_id} not found', reason='CART_NOT_FOUND', cart_id=cart_id)
     return cart
 
 
+def _read_cart(cart_id, owner):
+    """[(cart, items, checkout, locked lines)] of one cart (_read_carts), or NotFound (_owned_cart)."""
+    return _read_carts([_owned_cart(cart_id, owner)])
+
+
 def _checkout_of(cart):
-    return Checkout.get_or_none(Checkout.id == cart.checkout_id) if cart.checkout_id else None
+    found = _CHECKOUT.rows(cart.checkout_id) if cart.checkout_id else []
+    return found[0] if found else None
 
 
 def _read_carts(carts):
@@ -370,10 +406,10 @@ def _page(query, page):
     return carts, last_id, query.count()
 
 
-def _lock_lines(cart, state, now):
-    """Move an editable cart to `state` (open, for a change of lines; checking_out), in one conditional UPDATE that
-    a checkout starting at the same time cannot also win; False if the cart is not editable any more."""
-    return (Cart.update(state=state, updated_at=now)
+def _lock_lines(cart, now):
+    """Reopen an editable cart for a change of its lines, in one conditional UPDATE that a checkout starting at the
+    same time (_TO_CHECKOUT) cannot also win; False if the cart is not editable any more."""
+    return (Cart.update(state=Cart.OPEN, updated_at=now)
             .where((Cart.id == cart.id) & Cart.state.in_(Cart.EDITABLE)).execute())
 
 
@@ -381,7 +417,7 @@ def _change_lines(cart_id, owner, change):
     """Run change() on an editable cart's lines, which reopens it, in one transaction."""
     with database.atomic():
         cart = _owned_cart(cart_id, owner)
-        if not _lock_lines(cart, Cart.OPEN, utcnow()):
+        if not _lock_lines(cart, utcnow()):
             raise _not_editable(_owned_cart(cart_id, owner))
         change()
 
@@ -437,16 +473,18 @@ def _undo_start(checkout, before):
 
 
 def _hold_taken(checkout, reserved):
-    """Record the held lines at their prices and the hold as held; False if it ended meanwhile."""
+    """Record the held lines at their prices and the hold as held (in `checkout` too); return the lines, or None if
+    the hold ended meanwhile."""
     items, total = rules.priced_items(reserved)
+    lines = [CheckoutLine(checkout=checkout.id, product_id=item.product_id, product_name=item.product_name,
+                          price=item.price, quantity=item.quantity, subtotal=item.subtotal) for item in items]
     with database.atomic():
-        if not (Checkout.update(stock_state=Checkout.HELD, total_amount=total, updated_at=utcnow())
-                .where((Checkout.id == checkout.id) & (Checkout.stock_state == Checkout.HOLDING)).execute()):
-            return False
-        CheckoutLine.insert_many([dict(checkout=checkout.id, product_id=item.product_id,
-                                       product_name=item.product_name, price=item.price, quantity=item.quantity,
-                                       subtotal=item.subtotal) for item in items]).execute()
-    return True
+        if not _HELD.count(total, utcnow(), checkout.id):
+            return None
+        for line in lines:
+            line.id = _NEW_LINE(**line.__data__)
+    checkout.stock_state, checkout.total_amount = Checkout.HELD, total
+    return lines
 
 
 def _mark_ending(checkout_id, cart_id, outcome, cart_state, due):
@@ -465,8 +503,7 @@ def _mark_ending(checkout_id, cart_id, outcome, cart_state, due):
 
 
 def _settle(checkout_id, from_state, to_state):
-    (Checkout.update(stock_state=to_state, updated_at=utcnow())
-     .where((Checkout.id == checkout_id) & (Checkout.stock_state == from_state)).execute())
+    _SETTLE.count(to_state, utcnow(), checkout_id, from_state)
 
 
 def _due(now):
