@@ -89,20 +89,23 @@ def assert_stock_conserved(products_stub, orders_stub, initial, timeout=None, ca
     return stock, held
 
 
-def wait_until_settled(orders_url, timeout, created_before=None):
+def wait_until_settled(orders_url, timeout, created_before=None, holds_ended=False):
     """Wait until every order in the Orders database at `orders_url` (created before `created_before`, a naive UTC
     datetime, if given) is placed or has its stock back, as recovery leaves them (no placement or cancellation
-    half-done), and every checkout is held (and not past its expiry), converted into its order or released; return
-    the seconds it took."""
+    half-done), and every checkout is held (and not past its expiry), converted into its order or released; with
+    `holds_ended`, until no hold is left at all, so that none expires while the invariant is read. Returns the
+    seconds it took."""
     started = time.monotonic()
     unsettled_orders = Order.select().where(Order.stock_state.not_in([Order.RESERVED, Order.RELEASED]))
     if created_before is not None:
         unsettled_orders = unsettled_orders.where(Order.created_at < created_before)
     with bound_storage(orders_storage, orders_url):
         while True:
+            live_holds = (Checkout.stock_state == Checkout.HELD) if holds_ended else (
+                (Checkout.stock_state == Checkout.HELD) & (Checkout.expires_at <= utcnow()))
             unsettled = unsettled_orders.count() + Checkout.select().where(
                 Checkout.stock_state.in_([Checkout.HOLDING, Checkout.RELEASING, Checkout.CONVERTING])
-                | ((Checkout.stock_state == Checkout.HELD) & (Checkout.expires_at <= utcnow()))).count()
+                | live_holds).count()
             if not unsettled:
                 return round(time.monotonic() - started, 2)
             assert time.monotonic() - started < timeout, \

@@ -54,10 +54,11 @@ _TO_CHECKOUT = Prepared(lambda now, checkout_id, cart_id: Cart
 _HELD = Prepared(lambda total, now, checkout_id: Checkout
                  .update(stock_state=Checkout.HELD, total_amount=total, updated_at=now)
                  .where((Checkout.id == checkout_id) & (Checkout.stock_state == Checkout.HOLDING)))
-_CONVERTING = Prepared(lambda order_id, now, checkout_id, until: Checkout
-                       .update(stock_state=Checkout.CONVERTING, outcome=COMPLETED, order_id=order_id, updated_at=now)
+_CONVERTING = Prepared(lambda now, checkout_id, until: Checkout
+                       .update(stock_state=Checkout.CONVERTING, outcome=COMPLETED, updated_at=now)
                        .where((Checkout.id == checkout_id) & (Checkout.stock_state == Checkout.HELD)
                               & (Checkout.expires_at > until)))
+_ORDER_OF = Prepared(lambda order_id, checkout_id: Checkout.update(order_id=order_id).where(Checkout.id == checkout_id))
 _COMPLETED = Prepared(lambda now, cart_id: Cart.update(state=Cart.COMPLETED, updated_at=now).where(Cart.id == cart_id))
 _SETTLE = Prepared(lambda to_state, now, checkout_id, from_state: Checkout
                    .update(stock_state=to_state, updated_at=now)
@@ -270,7 +271,11 @@ class CartDesk:
             if checkout.expires_at <= now:
                 raise _expired(checkout)
             lines = _LOCKED_LINES.rows(checkout.id)
-            with database.atomic() as transaction:
+            with database.atomic():
+                # First the update that wins the checkout: the order's reservation id is unique, so a second
+                # completion inserting it before learning it lost would fail.
+                if not _CONVERTING.count(now, checkout.id, now):
+                    continue  # expired, abandoned or completed by another call meanwhile: judge again
                 record = record_order(
                     dict(reservation_id=checkout.reservation_id, request_id=None, request_digest=None,
                          customer_name=checkout.customer_name, customer_email=cart.customer_email,
@@ -278,9 +283,7 @@ class CartDesk:
                          status='pending', stock_state=Order.RESERVED, currency_code=checkout.currency_code),
                     [rules.PricedItem(line.product_id, line.product_name, line.price, line.quantity, line.subtotal)
                      for line in lines], now)
-                if not _CONVERTING.count(record.order.id, now, checkout.id, now):
-                    transaction.rollback()  # expired, abandoned or completed by another call meanwhile: no order
-                    continue  # judge again
+                _ORDER_OF.count(record.order.id, checkout.id)
                 _COMPLETED.count(now, cart_id)
             checkout.order_id = record.order.id
             return record, checkout, True

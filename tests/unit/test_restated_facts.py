@@ -20,8 +20,8 @@ from google.rpc import error_details_pb2, status_pb2
 
 from services.errors import InvalidArgument, InvalidArguments
 from services.orders import rules as order_rules
-from services.reflection import api_files, public_services
 from services.products import rules as product_rules
+from services.reflection import api_files, public_services
 from services.settings import MAX_PAGE_SIZE
 
 CONSOLE = Path(__file__).resolve().parents[2] / 'envoy' / 'admin'
