@@ -4,6 +4,7 @@ from google.protobuf import empty_pb2
 
 from services.auth import own_orders_only
 from services.errors import InvalidArgument
+from services.identifiers import positive_id
 from services.money import format_money
 from services.orders import rules
 from services.orders.servicer import order_message
@@ -15,15 +16,11 @@ Availability = carts_pb2.CartLine.Availability
 
 
 def cart_id(value, field='id'):
-    if value <= 0:
-        raise InvalidArgument(field, 'must be a positive cart id')
-    return value
+    return positive_id(value, field, 'cart')
 
 
 def product_id(value):
-    if value <= 0:
-        raise InvalidArgument('product_id', 'must be a product id')
-    return value
+    return positive_id(value, 'product_id', 'product')
 
 
 def state_name(value):

@@ -6,6 +6,7 @@ from ecommerce.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from services.auth import own_orders_only
 from services.errors import InvalidArgument
+from services.identifiers import positive_id
 from services.money import format_money
 from services.orders import feed, rules
 from services.pagination import next_page_token, page_request
@@ -25,9 +26,7 @@ def status_name(value, field='status'):
 
 
 def order_id(value, field='id'):
-    if value <= 0:
-        raise InvalidArgument(field, 'must be a positive order id')
-    return value
+    return positive_id(value, field, 'order')
 
 
 def order_message(record):

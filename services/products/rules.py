@@ -3,6 +3,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from services.errors import InvalidArgument, InvalidArguments
+from services.identifiers import positive_id
 from services.money import parse_price
 from services.settings import MAX_IMPORT_ROWS
 from services.text import storable_text
@@ -215,9 +216,7 @@ def cart_id(value):
 
 def order_id(value):
     """The order a hold becomes (ConvertHold): an order id."""
-    if value <= 0:
-        raise InvalidArgument('order_id', 'must be a positive order id')
-    return value
+    return positive_id(value, 'order_id', 'order')
 
 
 def stock_level_ids(product_ids):

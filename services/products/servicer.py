@@ -4,7 +4,7 @@ import logging
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 from google.protobuf import empty_pb2
 
-from services.errors import InvalidArgument
+from services.identifiers import positive_id
 from services.money import format_money, same_currency
 from services.pagination import next_page_token, page_request
 from services.products import catalog, rules
@@ -74,9 +74,7 @@ def movement_message(movement):
 
 
 def product_id(value, field='id'):
-    if value <= 0:
-        raise InvalidArgument(field, 'must be a positive product id')
-    return value
+    return positive_id(value, field, 'product')
 
 
 class ProductServicer(products_pb2_grpc.ProductServiceServicer):
