@@ -106,8 +106,8 @@ lint: $(INSTALLED) $(DESCRIPTOR) $(OPENAPI) $(if $(NPM),$(API_DOCS_MODULES))
 			&& echo 'buf breaking: no change that breaks clients of HEAD~1'; fi
 
 
-# The benchmark: seeds 1,000,000 products, runs every scenario for 10 s each, prints the table and the targets, and
-# writes bench/results/latest.json and latest.png. h2load is installed with apt-get when missing.
+# The benchmark: seeds 1,000,000 products and 1,000,000 orders, runs every scenario for 10 s each, prints the table and
+# the targets, and writes bench/results/latest.json and latest.png. h2load is installed with apt-get when missing.
 # BENCH_ARGS=... passes arguments on (python -m bench --help); BENCH_DB=postgresql://... or BENCH_DB=throwaway for PostgreSQL.
 bench: all
 	$(PY) -m bench $(BENCH_ARGS)

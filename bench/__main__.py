@@ -16,18 +16,20 @@ from pathlib import Path
 
 from bench import report
 from bench.asyncclient import GrpcCalls, idle_watchers, place_holds
+from bench.dataset import CUSTOMERS, ORDER_COUNT
 from bench.loadgen import ensure_h2load
-from bench.processes import DESCRIPTOR, ROOT, bench_databases, process_tree, running_system
-from bench.scenarios import BY_NAME, SCENARIOS, SMOKE, Fixed, Settings, run_scenario
-from bench.seed import seed_products
-from bench.targets import BASELINE, IDLE_WATCHERS, LIVE_HOLDS, GrpcDirect, RestEnvoy, baseline_runner
+from bench.processes import DESCRIPTOR, ROOT, bare_envoy, bench_databases, process_tree, running_system
+from bench.scenarios import BY_NAME, ENVOY_HOP, SCENARIOS, SMOKE, Fixed, Settings, run_scenario
+from bench.seed import seed_orders, seed_products
+from bench.targets import BASELINE, IDLE_WATCHERS, LIVE_HOLDS, GrpcDirect, GrpcViaEnvoy, RestEnvoy, baseline_runner
 from services.settings import CommandLine
 
 MAX_DURATION = 15
-WORKERS = 'workers'  # the --only name of target 4's runs: GetProduct via Envoy with 1, then 2 Products workers
+WORKERS = 'workers'  # the --only name of target 4's runs: GetProduct with 1, then 2 Products workers
 WATCHERS = 'watchers'  # target 7's: GetProduct via Envoy without, then with IDLE_WATCHERS idle watch streams
 HOLDS = 'holds'  # target 9's: GetProduct via Envoy without, then with LIVE_HOLDS checkouts holding stock
 SMOKE_HOLDS = 50  # live holds in the smoke run
+SMOKE_ORDERS = 2_000
 METHOD_NOTES = [
     ('h2load rows: one request repeated from N connections with one request in flight each, after a warm-up; '
      'latencies from its per-request log.'),
@@ -39,14 +41,20 @@ METHOD_NOTES = [
     'REST via Envoy is HTTP/1.1 keep-alive; the baseline (gunicorn, sync workers) closes every connection.',
     ('list_* and search run with 1 client: their targets are latencies, which 32 clients on a few cores would turn '
      'into queueing time.'),
-    ('CPU s: each process tree\'s user+system CPU over the whole scenario, warm-up included; peak RSS: the largest '
-     'VmHWM in the tree (peak since the process started), xN when the tree has N processes.'),
+    ('CPU s: each process tree\'s user+system CPU over the measured window (warm-up excluded: h2load warms up in a '
+     'run of its own); CPU µs/request: that divided by the successful requests, for all processes the path goes '
+     'through and each; peak RSS: the largest VmHWM in the tree (peak since the process started), xN when the tree '
+     'has N processes.'),
+    ('gRPC via Envoy / via bare Envoy: GetProduct over h2c through our gateway, and through an Envoy with nothing but '
+     'a router in front of the same Products (bench.processes.BARE_ENVOY): what our configuration adds to the hop.'),
 ]
 
 
 def parse_args(argv):
     parser = CommandLine(prog='python -m bench', description=__doc__)
     parser.add_argument('--products', type=int, help='products seeded (default 1,000,000; 200 with --smoke)')
+    parser.add_argument('--orders', type=int, help=f'orders seeded across {CUSTOMERS:,} customers (default '
+                                                   f'1,000,000; {SMOKE_ORDERS:,} with --smoke)')
     parser.add_argument('--duration', type=float,
                         help=f'seconds measured per scenario (default 10, at most {MAX_DURATION}; 0.5 with --smoke)')
     parser.add_argument('--warmup', type=float, help='seconds of warm-up before each (default 1; 0.2 with --smoke)')
@@ -63,6 +71,7 @@ def parse_args(argv):
                         help='the Products flag taking a number of workers, for target 4 (default %(default)s)')
     args = parser.parse_args(argv)
     args.products = args.products or (200 if args.smoke else 1_000_000)
+    args.orders = args.orders or (SMOKE_ORDERS if args.smoke else ORDER_COUNT)
     args.duration = min(MAX_DURATION, args.duration or (0.5 if args.smoke else 10))
     args.warmup = args.warmup if args.warmup is not None else (0.2 if args.smoke else 1)
     args.only = args.only or ([*SMOKE, WATCHERS, HOLDS] if args.smoke else [*BY_NAME, WORKERS, WATCHERS, HOLDS])
@@ -87,7 +96,7 @@ class Run:
 
     def __init__(self, args, folder):
         self.args = args
-        self.settings = Settings(args.products, args.duration, args.warmup, folder)
+        self.settings = Settings(args.products, args.orders, args.duration, args.warmup, folder)
         self.rows = []
         self.pids = []
         self.failures = {}  # (scenario, path) -> why it has no row
@@ -102,8 +111,7 @@ class Run:
                     self.failures[scenario.name, target.path] = f'failed: {str(error).strip()[:500]}'
                     say(f'  {scenario.name:<22} {target.path:<15} {self.failures[scenario.name, target.path]}')
                     continue
-                if row is None:
-                    say(f'  {scenario.name:<22} {target.path:<15} skipped: no such route')
+                if row is None:  # the path has no such route
                     continue
                 self.rows.append(row)
                 say(f'  {scenario.name:<22} {target.path:<15} {row["requests_per_s"]:>9.0f} req/s  '
@@ -112,19 +120,21 @@ class Run:
 
 
 def run(args, folder, bench_db):
-    """Measure everything asked; returns (run, seeding seconds, reasons a path has no rows)."""
+    """Measure everything asked; returns (run, seconds seeding products and orders, reasons a path has no rows)."""
     bench = Run(args, folder)
     scenarios = [scenario for scenario in SCENARIOS if scenario.name in args.only]
     with bench_databases(folder, bench_db) as (products_url, orders_url):
-        say(f'seeding {args.products:,} products ...')
-        seed_seconds = seed_products(products_url, args.products)
-        say(f'seeded in {seed_seconds:.1f} s')
+        say(f'seeding {args.products:,} products and {args.orders:,} orders ...')
+        seed_seconds = seed_products(products_url, args.products), seed_orders(orders_url, args.orders, CUSTOMERS,
+                                                                               args.products)
+        say(f'seeded in {seed_seconds[0]:.1f} s and {seed_seconds[1]:.1f} s')
         if scenarios or WATCHERS in args.only or HOLDS in args.only:
             with running_system(folder, products_url, orders_url, shlex.split(args.products_args),
                                 shlex.split(args.orders_args)) as system:
                 say(f'system: products {system.products}, orders {system.orders}, envoy {system.gateway}')
                 logs = [system.processes['products'], system.processes['orders']]
                 bench.measure([GrpcDirect(system), RestEnvoy(system)], scenarios, logs)
+                measure_envoy_hop(bench, system, [scenario for scenario in scenarios if scenario.name in ENVOY_HOP])
                 if WATCHERS in args.only:
                     measure_watchers(bench, system, logs)
                 if HOLDS in args.only:  # last: the holds stay until the system stops
@@ -150,6 +160,16 @@ def measure_baseline(bench, scenarios):
     except RuntimeError as error:  # it did not start: the other figures still stand
         return f'baseline did not start: {str(error).strip()[:500]}'
     return None
+
+
+def measure_envoy_hop(bench, system, scenarios):
+    """Target 3: `scenarios` over gRPC through our gateway, then through a bare Envoy in front of the same Products."""
+    if not scenarios:
+        return
+    products = system.pids['products']
+    bench.measure([GrpcViaEnvoy(system.gateway, {'products': products, 'envoy': system.pids['envoy']})], scenarios)
+    with bare_envoy(bench.settings.folder, system.products) as (envoy, address):
+        bench.measure([GrpcViaEnvoy(address, {'products': products, 'envoy': envoy.pid}, bare=True)], scenarios)
 
 
 def measure_watchers(bench, system, logs):
@@ -178,7 +198,8 @@ def measure_holds(bench, system, logs):
 
 
 def measure_workers(bench, products_url, orders_url):
-    """Target 4: GetProduct via Envoy with Products on 1, then 2 workers (each a fresh system on the same data)."""
+    """Target 4: GetProduct gRPC direct and via Envoy with Products on 1, then 2 workers (each a fresh system on the
+    same data)."""
     args = bench.args
     base = BY_NAME['get_product']
     for count in (1, 2):
@@ -187,7 +208,7 @@ def measure_workers(bench, products_url, orders_url):
         with running_system(bench.settings.folder, products_url, orders_url,
                             [*shlex.split(args.products_args), args.worker_flag, str(count)],
                             shlex.split(args.orders_args)) as system:
-            bench.measure([RestEnvoy(system)], [scenario])
+            bench.measure([GrpcDirect(system), RestEnvoy(system)], [scenario])
 
 
 def main(argv=None):
@@ -204,13 +225,14 @@ def main(argv=None):
         bench, seed_seconds, reasons = run(args, folder, bench_db)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    verdicts = report.check_targets(bench.rows, {**reasons, **bench.failures}, args.products)
+    verdicts = report.check_targets(bench.rows, {**reasons, **bench.failures}, args.products, args.orders)
     results = {
         'started': started.isoformat(timespec='seconds'), 'wall_seconds': round(time.time() - started.timestamp(), 1),
-        'settings': {'products': args.products, 'duration_s': args.duration, 'warmup_s': args.warmup,
-                     'database': bench_db.split(':')[0] if bench_db else 'sqlite', 'smoke': args.smoke,
-                     'products_args': args.products_args, 'orders_args': args.orders_args},
-        'environment': environment(), 'seed_seconds': round(seed_seconds, 1), 'rows': bench.rows,
+        'settings': {'products': args.products, 'orders': args.orders, 'duration_s': args.duration,
+                     'warmup_s': args.warmup, 'database': bench_db.split(':')[0] if bench_db else 'sqlite',
+                     'smoke': args.smoke, 'products_args': args.products_args, 'orders_args': args.orders_args},
+        'environment': environment(), 'seed_seconds': {'products': round(seed_seconds[0], 1),
+                                                        'orders': round(seed_seconds[1], 1)}, 'rows': bench.rows,
         'targets': verdicts, 'missing': reasons, 'notes': METHOD_NOTES,
         'failures': [{'scenario': scenario, 'path': path, 'reason': reason}
                      for (scenario, path), reason in bench.failures.items()],
@@ -221,7 +243,8 @@ def main(argv=None):
     say(report.verdict_lines(verdicts) + '\n')
     paths = report.write_results(results, args.results, started.strftime('%Y%m%d-%H%M%S'))
     say('written: ' + ', '.join(str(path) for path in paths))
-    say(f'seeding {args.products:,} products took {seed_seconds:.1f} s; the whole run {results["wall_seconds"]:.0f} s')
+    say(f'seeding {args.products:,} products took {seed_seconds[0]:.1f} s, {args.orders:,} orders '
+        f'{seed_seconds[1]:.1f} s; the whole run {results["wall_seconds"]:.0f} s')
     return 1 if bench.failures else 0
 
 

@@ -186,10 +186,10 @@ def idle_watchers(base_url, count):
         loop.close()
 
 
-async def _drive(calls, clients, duration, warmup, step, setup):
+async def _drive(calls, clients, duration, warmup, step, setup, usage):
     """Run `clients` loops of `step(calls, client, rng, prepared)` for warmup + duration seconds, after `prepared =
-    await setup(calls, clients)` (None without a setup), which is neither timed nor measured; time the steps after
-    warm-up."""
+    await setup(calls, clients)` (None without a setup), which is neither timed nor measured; time the steps that
+    start after warm-up, and measure `usage` (bench.processes.Usage) from then until the last step ends."""
     latencies, errors, first_errors = [], 0, []
     prepared = await setup(calls, clients) if setup else None
     measuring_from = time.monotonic() + warmup
@@ -210,19 +210,28 @@ async def _drive(calls, clients, duration, warmup, step, setup):
             if started >= measuring_from:
                 latencies.append((time.monotonic() - started) * 1000)
 
-    cpu = self_cpu_seconds()
+    async def open_window():
+        await asyncio.sleep(measuring_from - time.monotonic())
+        if usage:
+            usage.start()
+        return self_cpu_seconds()
+
+    window = asyncio.create_task(open_window())
     await asyncio.gather(*(client_loop(client) for client in range(clients)))
-    cpu = self_cpu_seconds() - cpu
+    if usage:
+        usage.stop()
+    cpu = self_cpu_seconds() - await window
     await calls.close()
     notes = [f'first errors: {"; ".join(first_errors)}'] if first_errors else []
     return Measurement.from_latencies(TOOL, clients, duration, latencies, errors, cpu, notes)
 
 
-def run_python_client(make_calls, clients, duration, warmup, step, setup=None):
+def run_python_client(make_calls, clients, duration, warmup, step, setup=None, usage=None):
     """Measure `step` (an async function of (calls, client, rng, prepared)) with `make_calls(clients)` in a fresh event
-    loop, after `setup` (an async function of (calls, clients) returning `prepared`) if given."""
+    loop, after `setup` (an async function of (calls, clients) returning `prepared`) if given; `usage` over the
+    measured window."""
     async def main():
-        return await _drive(make_calls(clients), clients, duration, warmup, step, setup)
+        return await _drive(make_calls(clients), clients, duration, warmup, step, setup, usage)
     return asyncio.run(main())
 
 

@@ -135,20 +135,21 @@ def _run_bounded(command, output, timeout):
             return True
 
 
-def run_h2load(request, clients, duration, warmup=1.0, folder=None, checked=True):
+def run_h2load(request, clients, duration, warmup=1.0, folder=None, checked=True, usage=None):
     """Load `request` from `clients` connections (one request in flight on each) for `duration` seconds after
-    `warmup`; latencies and statuses come from h2load's per-request log. `checked`: send it once before and after
-    with an ordinary client, refusing to measure a request that fails."""
+    `warmup` seconds of the same load (a run of its own, unmeasured); latencies and statuses come from h2load's
+    per-request log. `checked`: send it once before and after with an ordinary client, refusing to measure a request
+    that fails. `usage` (bench.processes.Usage) is started and stopped around the measured run."""
     h2load = ensure_h2load()
     if checked:
         check_once(request)
+    # Its errors count: a request must succeed from the first.
+    warmup_errors = run_h2load(request, clients, warmup, 0, folder, checked=False).errors if warmup else 0
     with tempfile.TemporaryDirectory(prefix='h2load-', dir=folder) as work:
         work = Path(work)
         log, output = work / 'requests.tsv', work / 'output.txt'
         command = [h2load, '-D', f'{round(duration * 1000)}ms', '-c', str(clients), '-m', '1', '-t', '1',
                    f'--log-file={log}']
-        if warmup:
-            command.append(f'--warm-up-time={round(warmup * 1000)}ms')
         if request.http1:
             command.append('--h1')
         if request.grpc:
@@ -159,7 +160,11 @@ def run_h2load(request, clients, duration, warmup=1.0, folder=None, checked=True
         for name, value in request.headers:
             command += ['-H', f'{name}: {value}']
         started_cpu = children_cpu_seconds()
-        hung = _run_bounded([*command, request.url], output, duration + warmup + EXIT_GRACE_S)
+        if usage:
+            usage.start()
+        hung = _run_bounded([*command, request.url], output, duration + EXIT_GRACE_S)
+        if usage:
+            usage.stop()
         cpu = children_cpu_seconds() - started_cpu
         text = output.read_bytes()
         summary = SUMMARY.search(text)
@@ -181,5 +186,5 @@ def run_h2load(request, clients, duration, warmup=1.0, folder=None, checked=True
     if hung:
         notes.append('h2load did not exit after its duration (nghttp2 #2250, HTTP/1.1 with Connection: close) and '
                      'was stopped: figures from its per-request log, connection failures not counted')
-    return Measurement.from_latencies('h2load', clients, duration, latencies, max(http_errors, failed) + grpc_errors,
-                                      cpu, notes)
+    return Measurement.from_latencies('h2load', clients, duration, latencies,
+                                      max(http_errors, failed) + grpc_errors + warmup_errors, cpu, notes)

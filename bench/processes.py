@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,22 +122,27 @@ def peak_rss_mb(pid):
     return (round(max(peaks), 1) if peaks else None), len(peaks)
 
 
-@dataclass
 class Usage:
-    """CPU seconds and peak RSS of each measured process tree over one scenario."""
-    before: dict = field(default_factory=dict)
-    figures: dict = field(default_factory=dict)
+    """CPU seconds of each measured process tree over the measured window (start() after the warm-up, stop() at the
+    end), and each tree's peak RSS."""
 
-    @classmethod
-    def start(cls, pids):
-        return cls(before={name: cpu_seconds(pid) for name, pid in pids.items()})
+    def __init__(self, pids):
+        self.pids = pids  # name -> pid
+        self._before = self._cpu = None
 
-    def finish(self, pids):
-        for name, pid in pids.items():
+    def start(self):
+        self._before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self):
+        self._cpu = {name: cpu_seconds(pid) - self._before[name] for name, pid in self.pids.items()}
+
+    def figures(self):
+        """name -> {cpu_s, peak_rss_mb, processes}."""
+        figures = {}
+        for name, pid in self.pids.items():
             rss, count = peak_rss_mb(pid)
-            self.figures[name] = {'cpu_s': round(cpu_seconds(pid) - self.before[name], 2), 'peak_rss_mb': rss,
-                                  'processes': count}
-        return self.figures
+            figures[name] = {'cpu_s': round(self._cpu[name], 3), 'peak_rss_mb': rss, 'processes': count}
+        return figures
 
 
 # --- starting the system ----------------------------------------------------------------------------------
@@ -211,12 +216,18 @@ def start_envoy(folder, products, orders, tls=None, **gateway_settings):
     `gateway_settings` go to render_config (writes_per_second=..., write_burst=...): by default, no write limit
     that a test could reach."""
     from scripts.gateway import GatewayTls, render_config
+    return envoy_on_free_ports(folder, 'envoy', lambda gateway, admin: render_config(
+        DESCRIPTOR, gateway, admin, products, orders, tls or GatewayTls(), **{**UNLIMITED_WRITES, **gateway_settings}))
+
+
+def envoy_on_free_ports(folder, name, render):
+    """Envoy on the configuration `render(gateway address, admin address)` gives for two free ports, once ready;
+    returns (process, gateway, admin)."""
     for attempt in range(1, ENVOY_STARTS + 1):
         gateway, admin = f'127.0.0.1:{free_port()}', f'127.0.0.1:{free_port()}'
-        config = Path(folder) / f'envoy-{uuid.uuid4().hex[:6]}.yaml'
-        config.write_text(render_config(DESCRIPTOR, gateway, admin, products, orders, tls or GatewayTls(),
-                                        **{**UNLIMITED_WRITES, **gateway_settings}))
-        envoy = Process('envoy', envoy_command(config), config.with_suffix('.log'), before_exec=most_open_files)
+        config = Path(folder) / f'{name.replace(" ", "-")}-{uuid.uuid4().hex[:6]}.yaml'
+        config.write_text(render(gateway, admin))
+        envoy = Process(name, envoy_command(config), config.with_suffix('.log'), before_exec=most_open_files)
         try:
             wait_for_http(f'http://{admin}/ready', process=envoy)
             return envoy, gateway, admin
@@ -224,6 +235,63 @@ def start_envoy(folder, products, orders, tls=None, **gateway_settings):
             envoy.stop()
             if 'Address already in use' not in envoy.log() or attempt == ENVOY_STARTS:
                 raise
+
+
+# Target 3's reference: an Envoy with nothing but a router in front of one gRPC upstream (HTTP/2 both sides), no
+# transcoder, no other filter, no access log, no limits; Envoy's own defaults everywhere else.
+BARE_ENVOY = """
+admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin_port}}}}}
+static_resources:
+  listeners:
+  - address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: bare
+          codec_type: AUTO
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {{prefix: /}}
+                route: {{cluster: upstream}}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+  - name: upstream
+    type: STATIC
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {{http2_protocol_options: {{}}}}
+    load_assignment:
+      cluster_name: upstream
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{address: {{socket_address: {{address: {upstream_host}, port_value: {upstream_port}}}}}}}
+"""
+
+
+@contextlib.contextmanager
+def bare_envoy(folder, upstream):
+    """An Envoy of BARE_ENVOY in front of the gRPC server at `upstream` (host:port) until the block ends; yields
+    (process, its address)."""
+    host, port = upstream.rsplit(':', 1)
+
+    def render(gateway, admin):
+        return BARE_ENVOY.format(port=gateway.rsplit(':', 1)[1], admin_port=admin.rsplit(':', 1)[1],
+                                 upstream_host=host, upstream_port=port)
+    envoy, gateway, _admin = envoy_on_free_ports(folder, 'bare envoy', render)
+    try:
+        yield envoy, gateway
+    finally:
+        envoy.stop()
 
 
 # Envoy's ports are written into its configuration, found free just before: another process may take one before

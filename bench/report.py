@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from bench.targets import BASELINE, GRPC_DIRECT, IDLE_WATCHERS, LIVE_HOLDS, REST_ENVOY
+from bench.targets import BASELINE, GRPC_BARE_ENVOY, GRPC_DIRECT, GRPC_ENVOY, IDLE_WATCHERS, LIVE_HOLDS, REST_ENVOY
 
 MILLION = 1_000_000
 SERVICES = ('products', 'orders')
@@ -51,6 +51,24 @@ def _at_most(scenario, path, key, limit):
     return check
 
 
+def _cpu_at_most(scenario, path, process, limit_ms):
+    """CPU per successful request of `process` ('all': every measured process) at most `limit_ms`."""
+    def check(figure):
+        value = figure(scenario, path, 'cpu_ms_per_request')[process]
+        return value <= limit_ms, f'{value * 1000:.0f} µs (limit {limit_ms * 1000:.0f} µs)'
+    return check
+
+
+def _cpu_share_of_baseline(scenario, path, process, share):
+    """CPU per request of `process` on `path` at most `share` of the baseline's (all its processes), same run."""
+    def check(figure):
+        ours = figure(scenario, path, 'cpu_ms_per_request')[process]
+        theirs = figure(scenario, BASELINE, 'cpu_ms_per_request')['all']
+        return ours <= share * theirs, (f'{ours * 1000:.0f} µs vs {theirs * 1000:.0f} µs: {ours / theirs:.2f} of it '
+                                        f'(limit {share:g})')
+    return check
+
+
 def _latency_ratio(scenario, path, reference_scenario, reference_path, limit, key='p50_ms'):
     """figure(scenario, path) ≤ limit × figure(reference); a limit below 1 asks for `1 / limit` times faster."""
     def check(figure):
@@ -59,15 +77,45 @@ def _latency_ratio(scenario, path, reference_scenario, reference_path, limit, ke
         if limit < 1:  # "20x faster" reads better than "0.05x"
             faster = reference / value if value else float('inf')
             return passed, f'{value:g} ms vs {reference:g} ms: {faster:.1f}x faster (need {1 / limit:g}x)'
-        return passed, f'{value:g} ms vs {reference:g} ms: {value / reference:.2f}x (limit {limit:g}x)'
+        return passed, f'{value:g} vs {reference:g} ms: {value / reference:.2f}x (limit {limit:g}x)'
     return check
 
 
-def _against(scenario, reference, path, minimum):
-    """scenario's requests/s ≥ minimum × reference's, both on `path` in the same run."""
+def _tail(scenario, path, limit):
+    """p99 at most `limit` times p50: what exceeds the queue every request waits in."""
+    def check(figure):
+        p50, p99 = figure(scenario, path, 'p50_ms'), figure(scenario, path, 'p99_ms')
+        return p99 <= limit * p50, f'p99 {p99:g} ms, p50 {p50:g} ms: {p99 / p50:.2f}x (limit {limit:g}x)'
+    return check
+
+
+def _envoy_cpu_against_bare(scenario, limit):
+    def check(figure):
+        ours = figure(scenario, GRPC_ENVOY, 'cpu_ms_per_request')['envoy']
+        bare = figure(scenario, GRPC_BARE_ENVOY, 'cpu_ms_per_request')['envoy']
+        return ours <= limit * bare, (f'{ours * 1000:.0f} µs vs {bare * 1000:.0f} µs of Envoy CPU per call: '
+                                      f'{ours / bare:.2f}x (limit {limit:g}x)')
+    return check
+
+
+def _bare_hop(figure):
+    """Information: what a bare Envoy's hop costs by itself, in latency at 1 client and in its own CPU."""
+    bare = figure('get_product_1client', GRPC_BARE_ENVOY, 'p50_ms')
+    direct = figure('get_product_1client', GRPC_DIRECT, 'p50_ms')
+    cpu = figure('get_product', GRPC_BARE_ENVOY, 'cpu_ms_per_request')['envoy']
+    return None, (f'p50 {(bare - direct) * 1000:.0f} µs over gRPC direct at 1 client ({bare:g} vs {direct:g} ms); '
+                  f'{cpu * 1000:.0f} µs of Envoy CPU per call at 32 clients')
+
+
+def _against(scenario, reference, path, minimum=None):
+    """scenario's requests/s ≥ minimum × reference's, both on `path` in the same run; without `minimum`, the ratio
+    only (information)."""
     def check(figure):
         ours, theirs = figure(scenario, path, 'requests_per_s'), figure(reference, path, 'requests_per_s')
-        return ours >= minimum * theirs, f'{ours:g} vs {theirs:g} req/s: {ours / theirs:.2f}x (need {minimum:g}x)'
+        detail = f'{ours:g} vs {theirs:g} req/s: {ours / theirs:.2f}x'
+        if minimum is None:
+            return None, detail
+        return ours >= minimum * theirs, f'{detail} (need {minimum:g}x)'
     return check
 
 
@@ -78,54 +126,81 @@ def _rss_check(service):
     return check
 
 
-# (label, check, whether it is defined at 1,000,000 products)
+# CPU per request (target 1): (scenario, path, process, limit in ms); 'all' is every process the path goes through.
+CPU_LIMITS = [('get_product', GRPC_DIRECT, 'products', 0.25), ('get_product', REST_ENVOY, 'all', 0.35),
+              ('create_order_1', REST_ENVOY, 'all', 1.4), ('create_order_5', REST_ENVOY, 'all', 1.8)]
+BASELINE_CPU_SHARE = 1 / 4
+# Target 5's listings (bench.scenarios): ListOrders by status, GetOrdersByCustomer, ListOrderEvents.
+ORDER_LISTINGS = ('orders_status', 'orders_customer', 'order_events')
+TAIL_CLIENTS_P99_MS = 25
+
+# (label, check, what it is defined at a million of: 'products', 'orders' or None for any size). A check answering None
+# instead of True/False is information, printed as 'info'.
 TARGETS = [
-    ('1. GetProduct gRPC direct >= 3x baseline req/s', _ratio_check('get_product', GRPC_DIRECT, 3), False),
-    ('1. GetProduct REST via Envoy >= 2x baseline req/s', _ratio_check('get_product', REST_ENVOY, 2), False),
-    *[target for items in (1, 5) for target in (
-        (f'2. CreateOrder {items} item(s) REST via Envoy >= 2x baseline orders/s',
-         _ratio_check(f'create_order_{items}', REST_ENVOY, 2), False),
-        (f'2. CreateOrder {items} item(s) REST via Envoy p99 <= 50 ms at 32 clients',
-         _at_most(f'create_order_{items}', REST_ENVOY, 'p99_ms', 50), False),
-        (f'2. CreateOrder {items} item(s) REST via Envoy zero errors',
-         _at_most(f'create_order_{items}', REST_ENVOY, 'errors', 0), False))],
-    ('3. REST via Envoy p50 at 1 client <= 1.5x gRPC direct',
-     _latency_ratio('get_product_1client', REST_ENVOY, 'get_product_1client', GRPC_DIRECT, 1.5), False),
-    ('4. GetProduct via Envoy: 2 workers >= 1.5x 1 worker',
-     _against('get_product_2_workers', 'get_product_1_worker', REST_ENVOY, 1.5), False),
-    *[(f'5. ListProducts {page} page p50 <= 5 ms gRPC direct', _at_most(f'list_{page}', GRPC_DIRECT, 'p50_ms', 5), True)
-      for page in ('first', 'middle', 'last')],
-    ('5. ListProducts last page p50 within 1.5x of first',
-     _latency_ratio('list_last', GRPC_DIRECT, 'list_first', GRPC_DIRECT, 1.5), True),
-    ('5. SearchProducts p50 <= 20 ms gRPC direct', _at_most('search', GRPC_DIRECT, 'p50_ms', 20), True),
-    ('5. SearchProducts >= 20x faster than the baseline (p50)',
-     _latency_ratio('search', GRPC_DIRECT, 'search', BASELINE, 1 / 20), True),
-    *[(f'6. {service} peak RSS <= 150 MB', _rss_check(service), True) for service in SERVICES],
+    *[(f'1. {scenario} {path}: CPU per request in {"all processes" if process == "all" else process} '
+       f'<= {limit * 1000:.0f} µs', _cpu_at_most(scenario, path, process, limit), None)
+      for scenario, path, process, limit in CPU_LIMITS],
+    *[(f'1. {scenario} {path}: CPU per request <= 1/4 of the baseline\'s',
+       _cpu_share_of_baseline(scenario, path, process, BASELINE_CPU_SHARE), None)
+      for scenario, path, process, _limit in CPU_LIMITS],
+    *[(f'2. {scenario} REST via Envoy: zero errors', _at_most(scenario, REST_ENVOY, 'errors', 0), None)
+      for scenario in ('create_order_1', 'create_order_5', 'create_order_1_4clients')],
+    *[(f'2. {scenario} REST via Envoy: p99 <= 2.5x p50 at 32 clients', _tail(scenario, REST_ENVOY, 2.5), None)
+      for scenario in ('create_order_1', 'create_order_5')],
+    (f'2. create_order_1_4clients REST via Envoy: p99 <= {TAIL_CLIENTS_P99_MS} ms at 4 clients',
+     _at_most('create_order_1_4clients', REST_ENVOY, 'p99_ms', TAIL_CLIENTS_P99_MS), None),
+    ('3. GetProduct gRPC via our Envoy: p50 at 1 client <= 1.10x a bare Envoy\'s',
+     _latency_ratio('get_product_1client', GRPC_ENVOY, 'get_product_1client', GRPC_BARE_ENVOY, 1.10), None),
+    ('3. GetProduct gRPC via our Envoy: Envoy CPU per call <= 1.5x a bare Envoy\'s (32 clients)',
+     _envoy_cpu_against_bare('get_product', 1.5), None),
+    ('3. the bare Envoy hop itself', _bare_hop, None),
+    ('4. GetProduct gRPC direct: 2 Products workers >= 1.7x 1 worker',
+     _against('get_product_2_workers', 'get_product_1_worker', GRPC_DIRECT, 1.7), None),
+    ('4. GetProduct REST via Envoy: 2 Products workers against 1',
+     _against('get_product_2_workers', 'get_product_1_worker', REST_ENVOY), None),
+    *[(f'5. {listing} {page} page p50 <= 5 ms gRPC direct', _at_most(f'{listing}_{page}', GRPC_DIRECT, 'p50_ms', 5),
+       'orders') for listing in ORDER_LISTINGS for page in ('first', 'last')],
+    *[(f'5. {listing} last page p50 within 1.5x of first',
+       _latency_ratio(f'{listing}_last', GRPC_DIRECT, f'{listing}_first', GRPC_DIRECT, 1.5), 'orders')
+      for listing in ORDER_LISTINGS],
+    ('7. GetProduct gRPC direct >= 3x baseline req/s', _ratio_check('get_product', GRPC_DIRECT, 3), None),
+    ('7. GetProduct REST via Envoy >= 2x baseline req/s', _ratio_check('get_product', REST_ENVOY, 2), None),
+    *[(f'7. ListProducts {page} page p50 <= 5 ms gRPC direct', _at_most(f'list_{page}', GRPC_DIRECT, 'p50_ms', 5),
+       'products') for page in ('first', 'middle', 'last')],
+    ('7. ListProducts last page p50 within 1.5x of first',
+     _latency_ratio('list_last', GRPC_DIRECT, 'list_first', GRPC_DIRECT, 1.5), 'products'),
+    ('7. SearchProducts p50 <= 20 ms gRPC direct', _at_most('search', GRPC_DIRECT, 'p50_ms', 20), 'products'),
+    ('7. SearchProducts >= 20x faster than the baseline (p50)',
+     _latency_ratio('search', GRPC_DIRECT, 'search', BASELINE, 1 / 20), 'products'),
+    *[(f'7. {service} peak RSS <= 150 MB', _rss_check(service), 'products') for service in SERVICES],
     (f'7. GetProduct via Envoy with {IDLE_WATCHERS} idle watchers >= 0.9x without',
-     _against(f'get_product_{IDLE_WATCHERS}_watchers', 'get_product_0_watchers', REST_ENVOY, 0.9), False),
+     _against(f'get_product_{IDLE_WATCHERS}_watchers', 'get_product_0_watchers', REST_ENVOY, 0.9), None),
     # A checkout is two calls (hold, then order) where CreateOrder is one, each about as costly: half its rate is par.
     ('8. Checkout + complete via Envoy >= 0.4x CreateOrder (1 item) orders/s',
-     _against('checkout_complete', 'create_order_1', REST_ENVOY, 0.4), False),
+     _against('checkout_complete', 'create_order_1', REST_ENVOY, 0.4), None),
     ('8. Checkout + complete via Envoy p99 <= 3x CreateOrder (1 item) p99',
-     _latency_ratio('checkout_complete', REST_ENVOY, 'create_order_1', REST_ENVOY, 3, key='p99_ms'), False),
+     _latency_ratio('checkout_complete', REST_ENVOY, 'create_order_1', REST_ENVOY, 3, key='p99_ms'), None),
     (f'9. GetProduct via Envoy with {LIVE_HOLDS:,} live holds >= 0.9x without',
-     _against('get_product_live_holds', 'get_product_no_holds', REST_ENVOY, 0.9), False),
+     _against('get_product_live_holds', 'get_product_no_holds', REST_ENVOY, 0.9), None),
 ]
 
 
-def check_targets(rows, reasons, product_count):
-    """[{target, verdict, detail}]: PASS or MISS with the figures, or n/a with the reason one is missing."""
+def check_targets(rows, reasons, product_count, order_count):
+    """[{target, verdict, detail}]: PASS or MISS with the figures, info for a figure without a limit, or n/a with the
+    reason one is missing."""
     figure = Figures(rows, reasons)
     verdicts = []
-    for label, check, at_a_million in TARGETS:
+    sizes = {'products': product_count, 'orders': order_count}
+    for label, check, scale in TARGETS:
         try:
             passed, detail = check(figure)
         except Missing as missing:
             verdicts.append({'target': label, 'verdict': 'n/a', 'detail': str(missing)})
             continue
-        if at_a_million and product_count < MILLION:
-            detail += f' (at {product_count:,} products; the target is for {MILLION:,})'
-        verdicts.append({'target': label, 'verdict': 'PASS' if passed else 'MISS', 'detail': detail})
+        if scale and sizes[scale] < MILLION:
+            detail += f' (at {sizes[scale]:,} {scale}; the target is for {MILLION:,})'
+        verdict = 'info' if passed is None else 'PASS' if passed else 'MISS'
+        verdicts.append({'target': label, 'verdict': verdict, 'detail': detail})
     return verdicts
 
 
@@ -145,13 +220,20 @@ def _processes(row):
                      for name, figures in row['processes'].items() if figures['peak_rss_mb'] is not None)
 
 
+def _cpu_per_request(row):
+    each = {name: value for name, value in row['cpu_ms_per_request'].items() if name != 'all'}
+    return (f'{row["cpu_ms_per_request"]["all"] * 1000:.0f} ('
+            + ', '.join(f'{name} {value * 1000:.0f}' for name, value in each.items()) + ')')
+
+
 def table(rows):
     """The results table as text: one line per (scenario, path)."""
     header = ('scenario', 'path', 'tool', 'clients', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors',
-              'load gen CPU s', 'CPU s / peak RSS per process')
+              'CPU µs/request: all (each)', 'load gen CPU s', 'CPU s / peak RSS per process')
     lines = [header] + [(row['scenario'], row['path'], row['tool'], str(row['clients']), f'{row["requests_per_s"]:.0f}',
                          milliseconds(row['p50_ms']), milliseconds(row['p95_ms']), milliseconds(row['p99_ms']),
-                         _errors(row), f'{row["loadgen_cpu_s"]:.1f}', _processes(row)) for row in rows]
+                         _errors(row), _cpu_per_request(row), f'{row["loadgen_cpu_s"]:.1f}', _processes(row))
+                        for row in rows]
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
     text = ['  '.join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines]
     text.insert(1, '  '.join('-' * width for width in widths))

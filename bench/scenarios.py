@@ -1,10 +1,11 @@
-"""The scenarios, each run on every path that has its route: fixed requests through h2load, orders and the mixed
-workload through the python client (they need a fresh order, or a choice, per request)."""
+"""The scenarios, each run on every path that has its route: fixed requests through h2load (CreateOrder too: the same
+order placed again is a new order), checkouts and the mixed workload through the python client (they need a cart
+filled before, or a choice, per request)."""
 import asyncio
 from dataclasses import asdict, dataclass
 
 from bench.asyncclient import OrderMaker, run_python_client
-from bench.dataset import SEARCH_TERM
+from bench.dataset import BUSIEST_CUSTOMER, HISTORY_PAGE_SIZE, SEARCH_TERM, customer_email, order_listings
 from bench.loadgen import run_h2load
 from bench.processes import Usage, failed_calls
 from bench.targets import PAGE_SIZE
@@ -13,6 +14,10 @@ CLIENTS = 32
 # Paging and search have latency targets (p50 ≤ 5 ms, ≤ 20 ms): with one client they measure what a query costs,
 # where 32 clients on a few cores would measure the queue in front of it.
 QUERY_CLIENTS = 1
+# Orders at scale (target 5): the largest status listing (four orders in five are delivered), the customer with the
+# most orders, and the history of an order that went through every step.
+LISTED_STATUS = 'delivered'
+TAIL_CLIENTS = 4  # target 2: CreateOrder's p99 where clients do not queue behind each other
 READ_SHARE = 0.9  # of the mixed workload; the rest are one-item orders
 # Checkouts a second the carts filled before checkout_complete are meant for: above what this machine does.
 FILLED_CARTS_PER_SECOND = 200
@@ -21,6 +26,7 @@ FILLED_CARTS_PER_SECOND = 200
 @dataclass(frozen=True)
 class Settings:
     product_count: int
+    order_count: int
     duration: float
     warmup: float
     folder: str
@@ -32,21 +38,22 @@ class Scenario:
     description: str
     clients: int
 
-    def measure(self, target, settings):
-        """A Measurement, or None when `target` lacks the route."""
+    def measure(self, target, settings, usage):
+        """A Measurement, or None when `target` lacks the route; `usage` (bench.processes.Usage) over the measured
+        window, warm-up excluded."""
         raise NotImplementedError
 
 
 @dataclass(frozen=True)
 class Fixed(Scenario):
-    """One request repeated by h2load; `request(target, product_count)` picks it."""
+    """One request repeated by h2load; `request(target, settings)` picks it."""
     request: object = None
 
-    def measure(self, target, settings):
-        request = self.request(target, settings.product_count)
+    def measure(self, target, settings, usage):
+        request = self.request(target, settings)
         if request is None:
             return None
-        return run_h2load(request, self.clients, settings.duration, settings.warmup, settings.folder)
+        return run_h2load(request, self.clients, settings.duration, settings.warmup, settings.folder, usage=usage)
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ class Scripted(Scenario):
     setup: object = None
     carts: bool = False
 
-    def measure(self, target, settings):
+    def measure(self, target, settings, usage):
         if target.calls is None or (self.carts and not target.has_carts):
             return None
         orders = OrderMaker(settings.product_count, self.items)
@@ -71,7 +78,11 @@ class Scripted(Scenario):
             return await self.setup(client_calls, clients, orders, settings)
 
         return run_python_client(target.calls, self.clients, settings.duration, settings.warmup, step,
-                                 setup if self.setup else None)
+                                 setup if self.setup else None, usage)
+
+
+def middle_product(target, settings):
+    return target.get_product(max(1, settings.product_count // 2))
 
 
 def middle_row(count):
@@ -81,10 +92,6 @@ def middle_row(count):
 
 def last_row(count):
     return max(0, (count - 1) // PAGE_SIZE * PAGE_SIZE)
-
-
-async def place_order(calls, client, rng, orders, product_count, prepared):
-    await calls.create_order(client, *orders.next_order())
 
 
 async def fill_carts(calls, clients, orders, settings):
@@ -117,41 +124,87 @@ async def read_mostly(calls, client, rng, orders, product_count, prepared):
         await calls.create_order(client, *orders.next_order())
 
 
+def seeded(settings):
+    """What the listings of the orders seeded hold (bench.dataset.OrderListings)."""
+    return order_listings(settings.order_count)
+
+
+def key_before(listing, page, page_size=PAGE_SIZE):
+    """The key that `page` ('first' or 'last') of `listing` follows, which its page token carries (0: none)."""
+    return listing.last_page_after(page_size) if page == 'last' else 0
+
+
+def orders_by_status(page):
+    def request(target, settings):
+        return target.list_orders(LISTED_STATUS, key_before(seeded(settings).by_status[LISTED_STATUS], page))
+    return request
+
+
+def orders_by_customer(page):
+    def request(target, settings):
+        return target.orders_by_customer(customer_email(BUSIEST_CUSTOMER),
+                                         key_before(seeded(settings).by_customer[BUSIEST_CUSTOMER], page))
+    return request
+
+
+def order_events(page):
+    def request(target, settings):
+        listings = seeded(settings)
+        return target.order_events(listings.history_order, key_before(listings.history, page, HISTORY_PAGE_SIZE),
+                                   HISTORY_PAGE_SIZE)
+    return request
+
+
 SCENARIOS = [
-    Fixed('get_product', 'GetProduct of the middle product', CLIENTS,
-          lambda target, count: target.get_product(max(1, count // 2))),
-    Fixed('get_product_1client', 'GetProduct, one client (latency)', 1,
-          lambda target, count: target.get_product(max(1, count // 2))),
+    Fixed('get_product', 'GetProduct of the middle product', CLIENTS, middle_product),
+    Fixed('get_product_1client', 'GetProduct, one client (latency)', 1, middle_product),
     Fixed('list_first', f'ListProducts first page of {PAGE_SIZE}', QUERY_CLIENTS,
-          lambda target, count: target.list_page(0)),
+          lambda target, run: target.list_page(0)),
     Fixed('list_middle', 'ListProducts page in the middle', QUERY_CLIENTS,
-          lambda target, count: target.list_page(middle_row(count))),
+          lambda target, run: target.list_page(middle_row(run.product_count))),
     Fixed('list_last', 'ListProducts last page', QUERY_CLIENTS,
-          lambda target, count: target.list_page(last_row(count))),
+          lambda target, run: target.list_page(last_row(run.product_count))),
     Fixed('search', f'SearchProducts q={SEARCH_TERM!r} (name substring), first page', QUERY_CLIENTS,
-          lambda target, count: target.search(SEARCH_TERM)),
-    Scripted('create_order_1', 'CreateOrder, 1 item, every order must succeed', CLIENTS, place_order, 1),
-    Scripted('create_order_5', 'CreateOrder, 5 items, every order must succeed', CLIENTS, place_order, 5),
+          lambda target, run: target.search(SEARCH_TERM)),
+    *[Fixed(f'create_order_{items}{suffix}', f'CreateOrder, {items} item(s), {clients} client(s), every order must '
+            'succeed', clients, lambda target, run, items=items: target.create_order(run.product_count, items))
+      for items, clients, suffix in ((1, CLIENTS, ''), (1, TAIL_CLIENTS, f'_{TAIL_CLIENTS}clients'), (5, CLIENTS, ''))],
+    *[scenario for page in ('first', 'last') for scenario in (
+        Fixed(f'orders_status_{page}', f'ListOrders status={LISTED_STATUS}, {page} page of {PAGE_SIZE}',
+              QUERY_CLIENTS, orders_by_status(page)),
+        Fixed(f'orders_customer_{page}', f'GetOrdersByCustomer of the busiest customer, {page} page of {PAGE_SIZE}',
+              QUERY_CLIENTS, orders_by_customer(page)),
+        Fixed(f'order_events_{page}', f'ListOrderEvents of a delivered order, {page} page of {HISTORY_PAGE_SIZE}',
+              QUERY_CLIENTS, order_events(page)))],
     Scripted('checkout_complete', 'CheckoutCart then CompleteCheckout of a 1-item cart filled before the run',
              CLIENTS, check_out_and_complete, 1, fill_carts, carts=True),
     Scripted('mixed', f'{READ_SHARE:.0%} GetProduct of a random product, the rest 1-item orders', CLIENTS,
              read_mostly, 1),
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
-SMOKE = ['get_product', 'list_last', 'search', 'create_order_5', 'checkout_complete', 'mixed']
+# Target 3: these scenarios also run over gRPC through our Envoy and through a bare one, when they run at all.
+ENVOY_HOP = ('get_product', 'get_product_1client')
+SMOKE = ['get_product', 'list_last', 'search', 'create_order_5', 'orders_status_last', 'orders_customer_last',
+         'order_events_last', 'checkout_complete', 'mixed']
 
 
 def run_scenario(scenario, target, settings, logs=()):
-    """One row of the results: the scenario's measurement on `target`, with each process tree's CPU seconds and
-    peak RSS, and the failed calls the services logged meanwhile (a cross-check of the client's error count)."""
+    """One row of the results: the scenario's measurement on `target`, with each process tree's CPU seconds over the
+    measured window, its CPU per successful request (each tree's and all of them), its peak RSS, and the failed calls
+    the services logged meanwhile (a cross-check of the client's error count)."""
     offsets = {process: process.log_size() for process in logs}
-    usage = Usage.start(target.pids)
-    measurement = scenario.measure(target, settings)
+    usage = Usage(target.pids)
+    measurement = scenario.measure(target, settings, usage)
     if measurement is None:
         return None
+    processes = usage.figures()
+    succeeded = max(1, measurement.requests - measurement.errors)
     row = {'scenario': scenario.name, 'description': scenario.description, 'path': target.path,
-           **asdict(measurement), 'requests_per_s': measurement.requests_per_s,
-           'processes': usage.finish(target.pids)}
+           **asdict(measurement), 'requests_per_s': measurement.requests_per_s, 'processes': processes,
+           'cpu_ms_per_request': {**{name: round(figures['cpu_s'] * 1000 / succeeded, 3)
+                                     for name, figures in processes.items()},
+                                  'all': round(sum(figures['cpu_s'] for figures in processes.values()) * 1000
+                                               / succeeded, 3)}}
     if logs:
         row['server_failed_calls'] = sum(failed_calls(process.log_since(offset)) for process, offset in offsets.items())
     return row

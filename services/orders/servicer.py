@@ -73,6 +73,21 @@ def _headers_sender(context):
     return send
 
 
+def status_listing(status):
+    """The listing ListOrders pages, of one status (a name: 'shipped') or of every one (''): what its tokens name."""
+    return f'orders|{status}'
+
+
+def customer_listing(email):
+    """The listing GetOrdersByCustomer pages for `email` (as rules.email_address gives it)."""
+    return f'customer|{email}'
+
+
+def events_listing(order_id):
+    """The listing ListOrderEvents pages for one order."""
+    return f'events|{order_id}'
+
+
 def page_fields(page, listing):
     return {
         'orders': [order_message(record) for record in page.orders],
@@ -104,7 +119,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
     def ListOrders(self, request, context):
         status = status_name(request.status) if request.status else ''
-        listing = f'orders|{status}'
+        listing = status_listing(status)
         page = self._desk.list(page_request(request.page_size, request.page_token, listing), status=status)
         return orders_pb2.ListOrdersResponse(**page_fields(page, listing))
 
@@ -120,7 +135,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
     def ListOrderEvents(self, request, context):
         the_order = order_id(request.order_id, 'order_id')
-        listing = f'events|{the_order}'
+        listing = events_listing(the_order)
         page = self._desk.events(the_order, page_request(request.page_size, request.page_token, listing),
                                  own_orders_only())
         return orders_pb2.ListOrderEventsResponse(
@@ -146,6 +161,6 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
     def GetOrdersByCustomer(self, request, context):
         email = rules.email_address(request.email, 'email')
-        listing = f'customer|{email}'
+        listing = customer_listing(email)
         page = self._desk.list(page_request(request.page_size, request.page_token, listing), email=email)
         return orders_pb2.GetOrdersByCustomerResponse(**page_fields(page, listing))
