@@ -18,10 +18,21 @@ from bench import report
 from bench.asyncclient import GrpcCalls, idle_watchers, place_holds
 from bench.dataset import CUSTOMERS, ORDER_COUNT
 from bench.loadgen import ensure_h2load
-from bench.processes import DESCRIPTOR, ROOT, bare_envoy, bench_databases, process_tree, running_system
+from bench.processes import DESCRIPTOR, ROOT, bare_envoy, bench_databases, floor_server, process_tree, running_system
 from bench.scenarios import BY_NAME, ENVOY_HOP, SCENARIOS, SMOKE, Fixed, Settings, run_scenario
 from bench.seed import seed_orders, seed_products
-from bench.targets import BASELINE, IDLE_WATCHERS, LIVE_HOLDS, GrpcDirect, GrpcViaEnvoy, RestEnvoy, baseline_runner
+from bench.targets import (
+    BASELINE,
+    FLOOR,
+    GRPC_BARE_ENVOY,
+    GRPC_ENVOY,
+    IDLE_WATCHERS,
+    LIVE_HOLDS,
+    GrpcDirect,
+    GrpcGetProduct,
+    RestEnvoy,
+    baseline_runner,
+)
 from services.settings import CommandLine
 
 MAX_DURATION = 15
@@ -47,6 +58,8 @@ METHOD_NOTES = [
      'has N processes.'),
     ('gRPC via Envoy / via bare Envoy: GetProduct over h2c through our gateway, and through an Envoy with nothing but '
      'a router in front of the same Products (bench.processes.BARE_ENVOY): what our configuration adds to the hop.'),
+    (f'{FLOOR}: GetProduct answered with a constant by a bare grpc.aio server (bench/floor_server.py): what a call '
+     'costs on this machine before any of our code runs.'),
 ]
 
 
@@ -163,13 +176,18 @@ def measure_baseline(bench, scenarios):
 
 
 def measure_envoy_hop(bench, system, scenarios):
-    """Target 3: `scenarios` over gRPC through our gateway, then through a bare Envoy in front of the same Products."""
+    """Target 3: `scenarios` over gRPC through our gateway, then through a bare Envoy in front of the same Products;
+    and target 1's reference: the same on the floor server (a constant answer on grpc.aio)."""
     if not scenarios:
         return
     products = system.pids['products']
-    bench.measure([GrpcViaEnvoy(system.gateway, {'products': products, 'envoy': system.pids['envoy']})], scenarios)
+    bench.measure([GrpcGetProduct(GRPC_ENVOY, system.gateway, {'products': products, 'envoy': system.pids['envoy']})],
+                  scenarios)
     with bare_envoy(bench.settings.folder, system.products) as (envoy, address):
-        bench.measure([GrpcViaEnvoy(address, {'products': products, 'envoy': envoy.pid}, bare=True)], scenarios)
+        bench.measure([GrpcGetProduct(GRPC_BARE_ENVOY, address, {'products': products, 'envoy': envoy.pid})],
+                      scenarios)
+    with floor_server(bench.settings.folder) as (server, address):
+        bench.measure([GrpcGetProduct(FLOOR, address, {'floor': server.pid})], scenarios)
 
 
 def measure_watchers(bench, system, logs):

@@ -294,6 +294,16 @@ def bare_envoy(folder, upstream):
         envoy.stop()
 
 
+@contextlib.contextmanager
+def floor_server(folder):
+    """bench/floor_server.py until the block ends; yields (process, its address)."""
+    process = Process('floor', [sys.executable, '-m', 'bench.floor_server'], Path(folder) / 'floor.log')
+    try:
+        yield process, f'127.0.0.1:{process.wait_for_port()}'
+    finally:
+        process.stop()
+
+
 # Envoy's ports are written into its configuration, found free just before: another process may take one before
 # Envoy binds it (seen once in a full run of the suite). Envoy then starts again, on other free ports.
 ENVOY_STARTS = 3

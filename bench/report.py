@@ -2,7 +2,16 @@
 import json
 from pathlib import Path
 
-from bench.targets import BASELINE, GRPC_BARE_ENVOY, GRPC_DIRECT, GRPC_ENVOY, IDLE_WATCHERS, LIVE_HOLDS, REST_ENVOY
+from bench.targets import (
+    BASELINE,
+    FLOOR,
+    GRPC_BARE_ENVOY,
+    GRPC_DIRECT,
+    GRPC_ENVOY,
+    IDLE_WATCHERS,
+    LIVE_HOLDS,
+    REST_ENVOY,
+)
 
 MILLION = 1_000_000
 SERVICES = ('products', 'orders')
@@ -107,6 +116,14 @@ def _bare_hop(figure):
                   f'{cpu * 1000:.0f} µs of Envoy CPU per call at 32 clients')
 
 
+def _floor(figure):
+    """Information: what a call costs on grpc.aio with a constant answer, and GetProduct over gRPC above it."""
+    floor = figure('get_product', FLOOR, 'cpu_ms_per_request')['floor']
+    ours = figure('get_product', GRPC_DIRECT, 'cpu_ms_per_request')['products']
+    return None, (f'{floor * 1000:.0f} µs per call at 32 clients; GetProduct in Products '
+                  f'{(ours - floor) * 1000:.0f} µs above it')
+
+
 def _against(scenario, reference, path, minimum=None):
     """scenario's requests/s ≥ minimum × reference's, both on `path` in the same run; without `minimum`, the ratio
     only (information)."""
@@ -140,6 +157,7 @@ TARGETS = [
     *[(f'1. {scenario} {path}: CPU per request in {"all processes" if process == "all" else process} '
        f'<= {limit * 1000:.0f} µs', _cpu_at_most(scenario, path, process, limit), None)
       for scenario, path, process, limit in CPU_LIMITS],
+    ('1. the grpc.aio floor: a constant GetProduct answer', _floor, None),
     *[(f'1. {scenario} {path}: CPU per request <= 1/4 of the baseline\'s',
        _cpu_share_of_baseline(scenario, path, process, BASELINE_CPU_SHARE), None)
       for scenario, path, process, _limit in CPU_LIMITS],

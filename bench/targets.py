@@ -20,6 +20,7 @@ from services.products.servicer import LISTING, ProductServicer
 GRPC_DIRECT, REST_ENVOY, BASELINE = 'gRPC direct', 'REST via Envoy', 'baseline'
 # Target 3's pair: gRPC through our gateway, and through an Envoy with only a router (bench.processes.BARE_ENVOY).
 GRPC_ENVOY, GRPC_BARE_ENVOY = 'gRPC via Envoy', 'gRPC via bare Envoy'
+FLOOR = 'grpc.aio floor'  # a constant GetProduct answer on grpc.aio (bench.floor_server): what a call costs before ours
 PAGE_SIZE = 20  # the baseline's fixed page size, and our default
 IDLE_WATCHERS = 100  # target 7: open WatchOrders streams that see no change while GetProduct is measured
 LIVE_HOLDS = 10_000  # target 9: checkouts holding stock, waiting for their shoppers, while GetProduct is measured
@@ -156,17 +157,17 @@ class RestEnvoy(Target):
         return RestCalls(self._base_url, clients)
 
 
-class GrpcViaEnvoy(Target):
-    """GetProduct over gRPC through an Envoy in front of Products: our gateway, or the bare router of target 3
-    (`bare`). `pids`: Products' and that Envoy's."""
+class GrpcGetProduct(Target):
+    """GetProduct alone over gRPC at `address`, on the path named `path`: through our Envoy or a bare one in front of
+    Products (target 3), or to the constant answer of bench.floor_server (FLOOR). `pids`: every process it crosses."""
 
-    def __init__(self, gateway, pids, bare=False):
+    def __init__(self, path, address, pids):
         super().__init__(pids)
-        self.path = GRPC_BARE_ENVOY if bare else GRPC_ENVOY
-        self._gateway = gateway
+        self.path = path
+        self._address = address
 
     def get_product(self, product_id):
-        return get_product_call(self._gateway, product_id)
+        return get_product_call(self._address, product_id)
 
 
 class Baseline(Target):

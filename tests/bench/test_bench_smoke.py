@@ -14,7 +14,7 @@ from bench.loadgen import grpc_request, run_h2load
 from bench.processes import ROOT, start_service
 from bench.report import ORDER_LISTINGS
 from bench.scenarios import ENVOY_HOP, SMOKE
-from bench.targets import GRPC_BARE_ENVOY, GRPC_DIRECT, GRPC_ENVOY, IDLE_WATCHERS, PRODUCT_SERVICE, REST_ENVOY
+from bench.targets import FLOOR, GRPC_BARE_ENVOY, GRPC_DIRECT, GRPC_ENVOY, IDLE_WATCHERS, PRODUCT_SERVICE, REST_ENVOY
 from tests.conftest import DATABASE_INDEPENDENT
 
 pytestmark = pytest.mark.e2e
@@ -48,9 +48,10 @@ def test_smoke_run_measures_every_scenario_on_both_paths_and_stops_everything(tm
     # The orders' listings are measured over gRPC only (target 5 is a database's cost, not a path's).
     listings = {scenario for scenario in SMOKE if scenario.startswith(ORDER_LISTINGS)}
     assert listings
+    hop_paths = (GRPC_ENVOY, GRPC_BARE_ENVOY, FLOOR)
     assert set(rows) == {(scenario, path) for scenario in SMOKE for path in (GRPC_DIRECT, REST_ENVOY)
                          if scenario not in listings or path == GRPC_DIRECT} | {
-        (scenario, path) for scenario in set(ENVOY_HOP) & set(SMOKE) for path in (GRPC_ENVOY, GRPC_BARE_ENVOY)} | {
+        (scenario, path) for scenario in set(ENVOY_HOP) & set(SMOKE) for path in hop_paths} | {
         (f'get_product_{count}_watchers', REST_ENVOY) for count in (0, IDLE_WATCHERS)} | {
         (f'get_product_{holds}_holds', REST_ENVOY) for holds in ('no', 'live')}
     for key, row in rows.items():
@@ -58,7 +59,7 @@ def test_smoke_run_measures_every_scenario_on_both_paths_and_stops_everything(tm
         assert row['errors'] == 0, (key, row['notes'])
         assert row.get('server_failed_calls', 0) == 0, key
         assert row['p50_ms'] <= row['p95_ms'] <= row['p99_ms'], key
-        assert {'products', 'envoy'} <= set(row['processes']), key
+        assert {'products', 'envoy'} <= set(row['processes']) or set(row['processes']) == {'floor'}, key
         assert all(process['peak_rss_mb'] > 0 for process in row['processes'].values()), key
         # CPU per request: every process measured, over the measured window only, and all of them together.
         costs = row['cpu_ms_per_request']
