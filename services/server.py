@@ -62,11 +62,14 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service=None):
         super().__init__()
         self._service = service
+        self._second = self._second_text = None  # the last whole second formatted: most lines share it
 
-    @staticmethod
-    def time_of(record):
-        moment = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
-        return moment.isoformat(timespec='milliseconds').replace('+00:00', 'Z')
+    def time_of(self, record):
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = datetime.datetime.fromtimestamp(second, datetime.UTC).strftime('%Y-%m-%dT%H:%M:%S')
+            self._second = second
+        return f'{self._second_text}.{int(record.msecs):03d}Z'
 
     def format(self, record):
         entry = {'time': self.time_of(record), 'level': record.levelname,
@@ -78,10 +81,48 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class TurnBufferedHandler(logging.StreamHandler):
+    """A stream handler that writes the lines logged during one turn of the running event loop together, in one write
+    when the turn ends, rather than one write (a system call) per line: a service logs a line per call, and serves
+    many calls a turn under load. Outside the loop's thread (start-up, a probe thread, shut-down) a line goes out at
+    once; logging.shutdown(), which a worker calls before it exits, writes what is left."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._waiting = []
+
+    def emit(self, record):
+        try:
+            line = self.format(record)
+        except Exception:  # as logging.StreamHandler.emit: a broken record must not break the call that logs it
+            self.handleError(record)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if not self._waiting and loop is not None:
+            loop.call_soon(self.flush)
+        self._waiting.append(line)
+        if loop is None:
+            self.flush()
+
+    def flush(self):
+        with self.lock:
+            if self._waiting:
+                self.stream.write('\n'.join(self._waiting) + '\n')
+                self._waiting.clear()
+            self.stream.flush()
+
+
 def configure_logging(level='INFO', service=None):
-    handler = logging.StreamHandler(sys.stderr)
+    handler = TurnBufferedHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    # What a record would otherwise find out each time, and no line shows: the caller's source line (a walk up the
+    # stack), and the thread's and the multiprocessing process's names.
+    logging._srcfile = None
+    logging.logThreads = logging.logMultiprocessing = False
 
 
 def status_for(error):
