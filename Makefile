@@ -18,7 +18,7 @@ BUF := $(VENV)/bin/buf
 # Where googleapis-common-protos keeps google/api and google/rpc .proto files.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.rpc.status_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[2])')
 
-.PHONY: all install run run-secure test lint bench sample-data dist clean
+.PHONY: all install run run-secure test lint bench bench-postgres sample-data dist clean
 
 # The TypeScript client (clients/typescript): protoc-gen-es and connect-web from npm, pinned by its package-lock.json;
 # built where npm is installed (the browser tests need it).
@@ -111,6 +111,11 @@ lint: $(INSTALLED) $(DESCRIPTOR) $(OPENAPI) $(if $(NPM),$(API_DOCS_MODULES))
 # BENCH_ARGS=... passes arguments on (python -m bench --help); BENCH_DB=postgresql://... or BENCH_DB=throwaway for PostgreSQL.
 bench: all
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The same on a throwaway PostgreSQL server (pg_stat_statements loaded: SQL statements per request are counted),
+# compared with the latest `make bench` of the same size from the two hours before (target 6).
+bench-postgres: all
+	BENCH_DB=throwaway $(PY) -m bench $(BENCH_ARGS)
 
 sample-data: all
 	$(PY) -m scripts.sample_data

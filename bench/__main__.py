@@ -4,6 +4,7 @@ and the chart under bench/results/. SQLite by default; BENCH_DB=postgresql://...
 created) or BENCH_DB=throwaway (scripts/throwaway_postgres.py) for PostgreSQL."""
 import contextlib
 import datetime
+import json
 import os
 import platform
 import shlex
@@ -18,7 +19,16 @@ from bench import report
 from bench.asyncclient import GrpcCalls, idle_watchers, place_holds
 from bench.dataset import CUSTOMERS, ORDER_COUNT
 from bench.loadgen import ensure_h2load
-from bench.processes import DESCRIPTOR, ROOT, bare_envoy, bench_databases, floor_server, process_tree, running_system
+from bench.processes import (
+    DESCRIPTOR,
+    ROOT,
+    bare_envoy,
+    bench_databases,
+    floor_server,
+    process_tree,
+    running_system,
+    statement_counter,
+)
 from bench.scenarios import BY_NAME, ENVOY_HOP, SCENARIOS, SMOKE, Fixed, Settings, run_scenario
 from bench.seed import seed_orders, seed_products
 from bench.targets import (
@@ -114,12 +124,13 @@ class Run:
         self.pids = []
         self.failures = {}  # (scenario, path) -> why it has no row
 
-    def measure(self, targets, scenarios, logs=()):
+    def measure(self, targets, scenarios, logs=(), counters=None):
+        """Each of `scenarios` on each of `targets`; `counters` count the statements each database runs meanwhile."""
         for target in targets:
             self.pids += [member for pid in target.pids.values() for member in process_tree(pid)]
             for scenario in scenarios:
                 try:
-                    row = run_scenario(scenario, target, self.settings, logs)
+                    row = run_scenario(scenario, target, self.settings, logs, counters)
                 except Exception as error:  # one broken scenario must not lose the others' figures
                     self.failures[scenario.name, target.path] = f'failed: {str(error).strip()[:500]}'
                     say(f'  {scenario.name:<22} {target.path:<15} {self.failures[scenario.name, target.path]}')
@@ -146,7 +157,9 @@ def run(args, folder, bench_db):
                                 shlex.split(args.orders_args)) as system:
                 say(f'system: products {system.products}, orders {system.orders}, envoy {system.gateway}')
                 logs = [system.processes['products'], system.processes['orders']]
-                bench.measure([GrpcDirect(system), RestEnvoy(system)], scenarios, logs)
+                counted = (('products', statement_counter(products_url)), ('orders', statement_counter(orders_url)))
+                counters = {service: counter for service, counter in counted if counter}
+                bench.measure([GrpcDirect(system), RestEnvoy(system)], scenarios, logs, counters)
                 measure_envoy_hop(bench, system, [scenario for scenario in scenarios if scenario.name in ENVOY_HOP])
                 if WATCHERS in args.only:
                     measure_watchers(bench, system, logs)
@@ -229,6 +242,27 @@ def measure_workers(bench, products_url, orders_url):
             bench.measure([GrpcDirect(system), RestEnvoy(system)], [scenario])
 
 
+# Target 6 compares a PostgreSQL run with a SQLite run of the same size made at most this long before it: on a shared
+# machine, figures hours apart differ by more than the target's margin.
+SQLITE_RUN_MAX_AGE = datetime.timedelta(hours=2)
+
+
+def sqlite_run(args, started):
+    """The rows of the latest SQLite run of the same size in args.results, made within SQLITE_RUN_MAX_AGE before
+    `started`; else why there is none to compare with."""
+    path = args.results / 'latest-sqlite.json'
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return f'no SQLite run to compare with in {path}: run make bench first'
+    size = {key: earlier['settings'].get(key) for key in ('products', 'orders', 'smoke')}
+    if size != {'products': args.products, 'orders': args.orders, 'smoke': args.smoke}:
+        return f'the SQLite run in {path} measured another size: {size}'
+    if started - datetime.datetime.fromisoformat(earlier['started']) > SQLITE_RUN_MAX_AGE:
+        return f'the SQLite run in {path} is from {earlier["started"]}: more than {SQLITE_RUN_MAX_AGE} before this one'
+    return earlier['rows']
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not DESCRIPTOR.exists():
@@ -243,7 +277,8 @@ def main(argv=None):
         bench, seed_seconds, reasons = run(args, folder, bench_db)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    verdicts = report.check_targets(bench.rows, {**reasons, **bench.failures}, args.products, args.orders)
+    verdicts = report.check_targets(bench.rows, {**reasons, **bench.failures}, args.products, args.orders,
+                                    sqlite_run(args, started) if bench_db else 'not a PostgreSQL run')
     results = {
         'started': started.isoformat(timespec='seconds'), 'wall_seconds': round(time.time() - started.timestamp(), 1),
         'settings': {'products': args.products, 'orders': args.orders, 'duration_s': args.duration,

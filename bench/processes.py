@@ -124,17 +124,21 @@ def peak_rss_mb(pid):
 
 class Usage:
     """CPU seconds of each measured process tree over the measured window (start() after the warm-up, stop() at the
-    end), and each tree's peak RSS."""
+    end), each tree's peak RSS, and the statements each database ran meanwhile where they are counted (`counters`:
+    name -> a function giving the statements run so far)."""
 
-    def __init__(self, pids):
+    def __init__(self, pids, counters=None):
         self.pids = pids  # name -> pid
-        self._before = self._cpu = None
+        self.counters = counters or {}
+        self._before = self._cpu = self._statements_before = self.statements = None
 
     def start(self):
+        self._statements_before = {name: count() for name, count in self.counters.items()}
         self._before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
 
     def stop(self):
         self._cpu = {name: cpu_seconds(pid) - self._before[name] for name, pid in self.pids.items()}
+        self.statements = {name: count() - self._statements_before[name] for name, count in self.counters.items()}
 
     def figures(self):
         """name -> {cpu_s, peak_rss_mb, processes}."""
@@ -359,24 +363,50 @@ def bench_databases(folder, bench_db=''):
         return
     if bench_db == 'throwaway':
         from scripts.throwaway_postgres import running_postgres
-        with running_postgres() as url, bench_databases(folder, url) as urls:
+        with running_postgres(settings=[('shared_preload_libraries', 'pg_stat_statements')]) as url, \
+                bench_databases(folder, url) as urls:
             yield urls
         return
     names = [f'bench_{service}_{uuid.uuid4().hex[:8]}' for service in ('products', 'orders')]
     for name in names:
         run_sql(bench_db, f'CREATE DATABASE {name}')
     try:
-        yield tuple(bench_db.rsplit('/', 1)[0] + '/' + name for name in names)
+        urls = tuple(bench_db.rsplit('/', 1)[0] + '/' + name for name in names)
+        for url in urls:  # where the server loads it (BENCH_DB=throwaway does): statements are counted
+            with contextlib.suppress(Exception):
+                run_sql(url, 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements')
+        yield urls
     finally:
         for name in names:
             run_sql(bench_db, f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')
 
 
 def run_sql(url, statement):
+    """Run `statement` on the PostgreSQL database at `url`; its first row's first value, if it returns rows."""
     import psycopg2
     connection = psycopg2.connect(url)
     connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
     try:
-        connection.cursor().execute(statement)
+        cursor = connection.cursor()
+        cursor.execute(statement)
+        return cursor.fetchone()[0] if cursor.description else None
     finally:
         connection.close()
+
+
+# What the services ran on a database, as pg_stat_statements counts it (each statement is a round trip: BEGIN and
+# COMMIT too); the benchmark's own reads of it left out.
+STATEMENTS_RUN = ("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+                  "WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'")
+
+
+def statement_counter(url):
+    """A function giving the statements run so far on the PostgreSQL database at `url`, or None where they are not
+    counted (SQLite, a server without pg_stat_statements loaded)."""
+    if not url.startswith('postgresql'):
+        return None
+    try:
+        run_sql(url, STATEMENTS_RUN)
+    except Exception:  # the extension is not there: not counted
+        return None
+    return lambda: int(run_sql(url, STATEMENTS_RUN))

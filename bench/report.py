@@ -22,11 +22,13 @@ class Missing(Exception):
 
 
 class Figures:
-    """Look-ups into the rows by (scenario, path), raising Missing with the reason a row is absent."""
+    """Look-ups into the rows by (scenario, path), raising Missing with the reason a row is absent. `sqlite`: the
+    Figures of the SQLite run a PostgreSQL run is compared with (target 6), or why there is none."""
 
-    def __init__(self, rows, reasons):
+    def __init__(self, rows, reasons, sqlite='not a PostgreSQL run'):
         self._rows = {(row['scenario'], row['path']): row for row in rows}
         self._reasons = reasons  # path, or (scenario, path) -> why there is no row (baseline not built, a failure)
+        self.sqlite = sqlite
 
     def __call__(self, scenario, path, key):
         row = self._rows.get((scenario, path))
@@ -136,6 +138,16 @@ def _against(scenario, reference, path, minimum=None):
     return check
 
 
+def _against_sqlite(scenario, path, minimum):
+    """This PostgreSQL run's requests/s ≥ minimum × the SQLite run's (figure.sqlite) for the same scenario and path."""
+    def check(figure):
+        if not isinstance(figure.sqlite, Figures):
+            raise Missing(figure.sqlite)
+        ours, theirs = figure(scenario, path, 'requests_per_s'), figure.sqlite(scenario, path, 'requests_per_s')
+        return ours >= minimum * theirs, f'{ours:g} vs {theirs:g} req/s: {ours / theirs:.2f}x (need {minimum:g}x)'
+    return check
+
+
 def _rss_check(service):
     def check(figure):
         peak = figure.peak_rss(service)
@@ -181,6 +193,10 @@ TARGETS = [
     *[(f'5. {listing} last page p50 within 1.5x of first',
        _latency_ratio(f'{listing}_last', GRPC_DIRECT, f'{listing}_first', GRPC_DIRECT, 1.5), 'orders')
       for listing in ORDER_LISTINGS],
+    *[(f'6. PostgreSQL {scenario} {path} >= {minimum:g}x the SQLite run\'s req/s',
+       _against_sqlite(scenario, path, minimum), None)
+      for scenario, path, minimum in (('get_product', GRPC_DIRECT, 0.6), ('get_product', REST_ENVOY, 0.6),
+                                      ('create_order_1', REST_ENVOY, 0.5))],
     ('7. GetProduct gRPC direct >= 3x baseline req/s', _ratio_check('get_product', GRPC_DIRECT, 3), None),
     ('7. GetProduct REST via Envoy >= 2x baseline req/s', _ratio_check('get_product', REST_ENVOY, 2), None),
     *[(f'7. ListProducts {page} page p50 <= 5 ms gRPC direct', _at_most(f'list_{page}', GRPC_DIRECT, 'p50_ms', 5),
@@ -203,10 +219,11 @@ TARGETS = [
 ]
 
 
-def check_targets(rows, reasons, product_count, order_count):
+def check_targets(rows, reasons, product_count, order_count, sqlite='not a PostgreSQL run'):
     """[{target, verdict, detail}]: PASS or MISS with the figures, info for a figure without a limit, or n/a with the
-    reason one is missing."""
-    figure = Figures(rows, reasons)
+    reason one is missing. `sqlite`: the rows of the SQLite run a PostgreSQL run is compared with, or why there are
+    none."""
+    figure = Figures(rows, reasons, sqlite if isinstance(sqlite, str) else Figures(sqlite, {}))
     verdicts = []
     sizes = {'products': product_count, 'orders': order_count}
     for label, check, scale in TARGETS:
@@ -244,13 +261,22 @@ def _cpu_per_request(row):
             + ', '.join(f'{name} {value * 1000:.0f}' for name, value in each.items()) + ')')
 
 
+def _statements(row):
+    counted = row.get('statements_per_request')
+    return ', '.join(f'{name} {count:g}' for name, count in counted.items()) if counted else '-'
+
+
 def table(rows):
-    """The results table as text: one line per (scenario, path)."""
+    """The results table as text: one line per (scenario, path); SQL statements per request where they were counted
+    (PostgreSQL with pg_stat_statements)."""
+    counted = any('statements_per_request' in row for row in rows)
     header = ('scenario', 'path', 'tool', 'clients', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors',
-              'CPU µs/request: all (each)', 'load gen CPU s', 'CPU s / peak RSS per process')
+              'CPU µs/request: all (each)', *(['SQL statements/request'] if counted else []), 'load gen CPU s',
+              'CPU s / peak RSS per process')
     lines = [header] + [(row['scenario'], row['path'], row['tool'], str(row['clients']), f'{row["requests_per_s"]:.0f}',
                          milliseconds(row['p50_ms']), milliseconds(row['p95_ms']), milliseconds(row['p99_ms']),
-                         _errors(row), _cpu_per_request(row), f'{row["loadgen_cpu_s"]:.1f}', _processes(row))
+                         _errors(row), _cpu_per_request(row), *([_statements(row)] if counted else []),
+                         f'{row["loadgen_cpu_s"]:.1f}', _processes(row))
                         for row in rows]
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
     text = ['  '.join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines]
@@ -265,12 +291,13 @@ def verdict_lines(verdicts):
 
 
 def write_results(results, folder, stamp):
-    """results as <stamp>.json and latest.json, the chart as <stamp>.png and latest.png; returns the paths."""
+    """results as <stamp>.json, latest.json and latest-<database>.json (what a PostgreSQL run is compared with), the
+    chart as <stamp>.png and latest.png; returns the paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2)
     written = []
-    for name in (stamp, 'latest'):
+    for name in (stamp, 'latest', f'latest-{results["settings"]["database"]}'):
         (folder / f'{name}.json').write_text(text)
         written.append(folder / f'{name}.json')
     chart = folder / 'latest.png'

@@ -188,12 +188,13 @@ SMOKE = ['get_product', 'list_last', 'search', 'create_order_5', 'orders_status_
          'order_events_last', 'checkout_complete', 'mixed']
 
 
-def run_scenario(scenario, target, settings, logs=()):
+def run_scenario(scenario, target, settings, logs=(), counters=None):
     """One row of the results: the scenario's measurement on `target`, with each process tree's CPU seconds over the
     measured window, its CPU per successful request (each tree's and all of them), its peak RSS, and the failed calls
-    the services logged meanwhile (a cross-check of the client's error count)."""
+    the services logged meanwhile (a cross-check of the client's error count); where `counters` count each database's
+    statements (PostgreSQL with pg_stat_statements), the statements per successful request too."""
     offsets = {process: process.log_size() for process in logs}
-    usage = Usage(target.pids)
+    usage = Usage(target.pids, counters)
     measurement = scenario.measure(target, settings, usage)
     if measurement is None:
         return None
@@ -205,6 +206,8 @@ def run_scenario(scenario, target, settings, logs=()):
                                      for name, figures in processes.items()},
                                   'all': round(sum(figures['cpu_s'] for figures in processes.values()) * 1000
                                                / succeeded, 3)}}
+    if usage.statements:
+        row['statements_per_request'] = {name: round(count / succeeded, 2) for name, count in usage.statements.items()}
     if logs:
         row['server_failed_calls'] = sum(failed_calls(process.log_since(offset)) for process, offset in offsets.items())
     return row

@@ -88,11 +88,12 @@ stop_signals = StopSignals()  # signals are the process's: one for all
 
 
 @contextlib.contextmanager
-def running_postgres(timeout=30, listen='127.0.0.1', host=None, run_in=()):
+def running_postgres(timeout=30, listen='127.0.0.1', host=None, run_in=(), settings=()):
     """Start PostgreSQL on a free port of `listen` (its listen_addresses; loopback by default); yield its URL at
     `host` (by default `listen`), user postgres, no password. `run_in` is a command prefix the server runs under
-    (another network namespace: tests.network). However the block ends, the server is stopped and its folder
-    removed: with stop_signals installed, on a stop signal too."""
+    (another network namespace: tests.network); `settings`, (name, value) pairs of the server's configuration
+    beyond this script's own (the benchmark loads pg_stat_statements). However the block ends, the server is stopped
+    and its folder removed: with stop_signals installed, on a stop signal too."""
     host = host or listen
     bin_dir = find_bin_dir()
     if bin_dir is None:
@@ -117,7 +118,8 @@ def running_postgres(timeout=30, listen='127.0.0.1', host=None, run_in=()):
             with open(os.path.join(data, 'pg_hba.conf'), 'a') as rules:
                 rules.write('host all all samenet trust\n')
         command = [f'{bin_dir}/postgres', '-D', data, '-p', str(port), '-k', folder,
-                   '-c', f'listen_addresses={listen}', '-c', 'fsync=off', '-c', 'max_connections=200']
+                   '-c', f'listen_addresses={listen}', '-c', 'fsync=off', '-c', 'max_connections=200',
+                   *[argument for name, value in settings for argument in ('-c', f'{name}={value}')]]
         if run_in and as_user:  # the prefix needs root: the server gives it up after it, not before
             command = ['setpriv', f'--reuid={as_user["user"]}', f'--regid={as_user["group"]}', '--clear-groups',
                        '--', *command]
