@@ -41,3 +41,24 @@ def test_each_session_tells_the_server_to_find_a_vanished_client_and_end_its_tra
         database.close_all()
     assert settings == {'tcp_keepalives_idle': '2', 'tcp_keepalives_interval': '1', 'tcp_keepalives_count': '3',
                         'tcp_user_timeout': '3000', 'idle_in_transaction_session_timeout': '10000'}  # s and ms
+
+
+@pytest.mark.skipif(TEST_DATABASE == 'sqlite', reason="PostgreSQL's pool: the PostgreSQL pass")
+def test_a_connection_back_a_moment_ago_is_reused_without_a_round_trip_and_an_idle_one_is_checked(database_url,
+                                                                                                 monkeypatch):
+    database = open_database(database_url('pool_checks'))
+    checked = []
+    ask_server = database._adapter.is_connection_closed
+    monkeypatch.setattr(database._adapter, 'is_connection_closed',
+                        lambda conn: checked.append(conn) or ask_server(conn))
+    try:
+        for _ in range(3):  # one connection, handed out three times in a row
+            with database.connection_context():
+                assert database.execute_sql('SELECT 2').fetchone() == (2,)
+        assert checked == []
+        monkeypatch.setattr(database, 'IDLE_BEFORE_CHECK_S', 0.0)  # as if idle for longer
+        with database.connection_context():
+            database.execute_sql('SELECT 2')
+        assert len(checked) == 1
+    finally:
+        database.close_all()
