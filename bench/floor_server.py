@@ -7,6 +7,8 @@ import json
 import grpc
 from ecommerce.products.v1 import products_pb2, products_pb2_grpc
 
+from services.settings import CommandLine
+
 ANSWER = products_pb2.Product(id=1, name='Rugged Walnut Lantern KX-204', description='A constant answer.',
                               price='12.34', currency_code='USD', stock_quantity=1000)
 
@@ -26,4 +28,5 @@ async def serve():
 
 
 if __name__ == '__main__':
+    CommandLine(prog='python -m bench.floor_server', description=__doc__).parse_args()
     asyncio.run(serve())
