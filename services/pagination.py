@@ -1,8 +1,13 @@
-"""Page sizes and page tokens (AIP-158): tokens are opaque to clients, checksummed, and tied to their listing."""
+"""Page sizes and page tokens (AIP-158): tokens are opaque to clients, checksummed, and tied to their listing; and
+the total sizes of long listings, counted again only once in a while."""
 import base64
+import collections
 import hashlib
 import hmac
+import threading
+import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from services.errors import InvalidArgument
 from services.settings import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -86,3 +91,58 @@ def _parsed(page_token):
         return None
     after = int(fields[0])
     return (after, fields[1]) if 0 < after <= MAX_ROW_KEY else None
+
+
+# A long listing's total_size is reused (ListingCounts): counting the 808,540 delivered orders of a million takes
+# ~70 ms on SQLite and on PostgreSQL, even from an index holding every column the count reads, where the page itself
+# takes ~1 ms. A count is kept REUSE_FACTOR times as long as it took, so that counting again costs a worker at most
+# ~1% of its time per listing however often the listing is read (one count of c seconds per 100c); a count of 70 ms
+# is then at most 7 s old. LONGEST_REUSE_S caps it for counts slower still (a cold cache, a much larger shop): those
+# cost more than 1% then, but no listing shows a total older than half a minute.
+REUSE_FACTOR = 100
+LONGEST_REUSE_S = 30.0
+# A total below this is never reused, so a client can rely on it: counting this many rows from an index takes
+# ~0.1 ms, a tenth of what the page costs, and a customer's orders and a small shop's listings are always exact.
+EXACT_BELOW = 1000
+# The long listings kept, each a few hundred bytes: far more than there are (one per status and the unfiltered one,
+# and each customer with EXACT_BELOW orders or more), bounded all the same, since their keys come from requests.
+MOST_LISTINGS_KEPT = 1024
+
+
+class KeptTotal(NamedTuple):
+    total: int
+    reusable_until: float  # on ListingCounts' clock
+
+
+class ListingCounts:
+    """The total sizes of a worker's long listings, each reused until it has been kept REUSE_FACTOR times as long as
+    counting it took (at most LONGEST_REUSE_S); a total below EXACT_BELOW is counted for every page. Keyed by the
+    listing (any hashable value naming its filters); the MOST_LISTINGS_KEPT used last are kept. Safe to share between
+    threads; two threads may count one listing at once, each then keeping its own count."""
+
+    def __init__(self, clock=time.monotonic, most_kept=MOST_LISTINGS_KEPT):
+        self._clock = clock
+        self._most_kept = most_kept
+        self._kept = collections.OrderedDict()  # listing -> KeptTotal, the least recently used first
+        self._lock = threading.Lock()
+
+    def total(self, listing, count):
+        """The total size of `listing`: the one kept, while it may be reused, else count() (a function)."""
+        started = self._clock()
+        with self._lock:
+            kept = self._kept.get(listing)
+            if kept is not None and started < kept.reusable_until:
+                self._kept.move_to_end(listing)
+                return kept.total
+        total = count()
+        # From the start of the count: a total is never older than the longest reuse, however long counting took.
+        reusable_until = started + min((self._clock() - started) * REUSE_FACTOR, LONGEST_REUSE_S)
+        with self._lock:
+            if total < EXACT_BELOW:
+                self._kept.pop(listing, None)
+                return total
+            self._kept[listing] = KeptTotal(total, reusable_until)
+            self._kept.move_to_end(listing)
+            if len(self._kept) > self._most_kept:
+                self._kept.popitem(last=False)
+        return total

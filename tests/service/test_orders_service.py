@@ -19,7 +19,7 @@ from services.orders import rules
 from services.orders.service import create_server as create_orders_server
 from services.orders.stock_client import StockClient
 from services.orders.workflow import RECOVERY_CALLS_AT_ONCE, OrderDesk
-from services.pagination import PageRequest
+from services.pagination import EXACT_BELOW, LONGEST_REUSE_S, PageRequest
 from services.server import DatabaseSteps
 from storage import orders as orders_storage
 from storage.database import utcnow
@@ -351,6 +351,43 @@ def test_orders_by_customer_match_email_case_insensitively_and_paginate(orders_s
     error = rpc_error(orders_stub.GetOrdersByCustomer, orders_pb2.GetOrdersByCustomerRequest(email='not-an-email'))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert list(error_details(error).fields) == ['email']
+
+
+def customer_count(orders_stub, email):
+    return orders_stub.GetOrdersByCustomer(orders_pb2.GetOrdersByCustomerRequest(email=email)).total_size
+
+
+def test_a_short_listings_total_size_follows_every_order_placed_and_changed_at_once(orders_stub, products_stub):
+    product = new_product(products_stub, stock=100)
+    ada = [place(orders_stub, (product.id, 1)).id for _ in range(2)]
+    place(orders_stub, (product.id, 1), email='bob@example.com')
+    assert (order_count(orders_stub), order_count(orders_stub, Status.PENDING)) == (3, 3)
+    assert (customer_count(orders_stub, 'ada@example.com'), customer_count(orders_stub, 'bob@example.com')) == (2, 1)
+
+    set_status(orders_stub, ada[0], Status.PROCESSING)
+    assert (order_count(orders_stub, Status.PENDING), order_count(orders_stub, Status.PROCESSING)) == (2, 1)
+    cancel(orders_stub, ada[1])
+    assert (order_count(orders_stub, Status.PENDING), order_count(orders_stub, Status.CANCELLED)) == (1, 1)
+    place(orders_stub, (product.id, 1))
+    assert (order_count(orders_stub), order_count(orders_stub, Status.PENDING)) == (4, 2)
+    assert customer_count(orders_stub, 'ada@example.com') == 3
+
+
+def test_a_long_listings_total_size_catches_up_within_its_reuse(orders_stub, products_stub):
+    """A long listing's count may be reused, for at most LONGEST_REUSE_S: the order placed shows in it by then."""
+    now = utcnow()
+    placed = dict(customer_name='Ada', customer_email='ada@example.com', shipping_address='x', total_amount=1,
+                  status='pending', stock_state=OrderRow.RESERVED, created_at=now, updated_at=now)
+    with orders_storage.database.connection_context(), orders_storage.database.atomic():
+        OrderRow.insert_many([{**placed, 'reservation_id': uuid.uuid4().hex} for _ in range(EXACT_BELOW)]).execute()
+    assert order_count(orders_stub, Status.PENDING) == customer_count(orders_stub, 'ada@example.com') == EXACT_BELOW
+
+    place(orders_stub, (new_product(products_stub).id, 1))
+    deadline = time.monotonic() + LONGEST_REUSE_S + 5
+    while (order_count(orders_stub, Status.PENDING), customer_count(orders_stub, 'ada@example.com')) != \
+            (EXACT_BELOW + 1,) * 2:
+        assert time.monotonic() < deadline, 'a total_size older than the longest reuse'
+        time.sleep(0.01)
 
 
 def test_health_reports_serving(orders_address):
