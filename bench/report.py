@@ -92,6 +92,16 @@ def _latency_ratio(scenario, path, reference_scenario, reference_path, limit, ke
     return check
 
 
+def _cpu_against(scenario, reference, path, limit):
+    """scenario's CPU per request (all processes) ≤ limit × reference's, both on `path` in the same run."""
+    def check(figure):
+        ours = figure(scenario, path, 'cpu_ms_per_request')['all']
+        theirs = figure(reference, path, 'cpu_ms_per_request')['all']
+        return ours <= limit * theirs, (f'{ours * 1000:.0f} µs vs {theirs * 1000:.0f} µs: {ours / theirs:.2f}x '
+                                        f'(limit {limit:g}x)')
+    return check
+
+
 def _tail(scenario, path, limit):
     """p99 at most `limit` times p50: what exceeds the queue every request waits in."""
     def check(figure):
@@ -209,9 +219,11 @@ TARGETS = [
     *[(f'7. {service} peak RSS <= 150 MB', _rss_check(service), 'products') for service in SERVICES],
     (f'7. GetProduct via Envoy with {IDLE_WATCHERS} idle watchers >= 0.9x without',
      _against(f'get_product_{IDLE_WATCHERS}_watchers', 'get_product_0_watchers', REST_ENVOY, 0.9), None),
-    # A checkout is two calls (hold, then order) where CreateOrder is one, each about as costly: half its rate is par.
-    ('8. Checkout + complete via Envoy >= 0.4x CreateOrder (1 item) orders/s',
-     _against('checkout_complete', 'create_order_1', REST_ENVOY, 0.4), None),
+    # A checkout is two calls (hold, then order) where CreateOrder is one, each about as costly: twice its CPU is par.
+    # (Compared in CPU, not in orders/s: CreateOrder runs under h2load, a checkout under the python client, which
+    # takes its own share of the two cores.)
+    ('8. Checkout + complete via Envoy: CPU per order <= 2.5x CreateOrder (1 item)\'s',
+     _cpu_against('checkout_complete', 'create_order_1', REST_ENVOY, 2.5), None),
     ('8. Checkout + complete via Envoy p99 <= 3x CreateOrder (1 item) p99',
      _latency_ratio('checkout_complete', REST_ENVOY, 'create_order_1', REST_ENVOY, 3, key='p99_ms'), None),
     (f'9. GetProduct via Envoy with {LIVE_HOLDS:,} live holds >= 0.9x without',
