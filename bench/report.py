@@ -70,13 +70,14 @@ def _cpu_at_most(scenario, path, process, limit_ms):
     return check
 
 
-def _cpu_share_of_baseline(scenario, path, process, share):
-    """CPU per request of `process` on `path` at most `share` of the baseline's (all its processes), same run."""
+def _cpu_ratio(ours, reference, limit, unit=''):
+    """CPU per request of `ours` at most `limit` times `reference`'s, each a (scenario, path, process) of the same run
+    ('all': every process the path goes through)."""
     def check(figure):
-        ours = figure(scenario, path, 'cpu_ms_per_request')[process]
-        theirs = figure(scenario, BASELINE, 'cpu_ms_per_request')['all']
-        return ours <= share * theirs, (f'{ours * 1000:.0f} µs vs {theirs * 1000:.0f} µs: {ours / theirs:.2f} of it '
-                                        f'(limit {share:g})')
+        mine, theirs = (figure(scenario, path, 'cpu_ms_per_request')[process]
+                        for scenario, path, process in (ours, reference))
+        return mine <= limit * theirs, (f'{mine * 1000:.0f} µs vs {theirs * 1000:.0f} µs{unit}: {mine / theirs:.2f}x '
+                                        f'(limit {limit:g}x)')
     return check
 
 
@@ -92,30 +93,11 @@ def _latency_ratio(scenario, path, reference_scenario, reference_path, limit, ke
     return check
 
 
-def _cpu_against(scenario, reference, path, limit):
-    """scenario's CPU per request (all processes) ≤ limit × reference's, both on `path` in the same run."""
-    def check(figure):
-        ours = figure(scenario, path, 'cpu_ms_per_request')['all']
-        theirs = figure(reference, path, 'cpu_ms_per_request')['all']
-        return ours <= limit * theirs, (f'{ours * 1000:.0f} µs vs {theirs * 1000:.0f} µs: {ours / theirs:.2f}x '
-                                        f'(limit {limit:g}x)')
-    return check
-
-
 def _tail(scenario, path, limit):
     """p99 at most `limit` times p50: what exceeds the queue every request waits in."""
     def check(figure):
         p50, p99 = figure(scenario, path, 'p50_ms'), figure(scenario, path, 'p99_ms')
         return p99 <= limit * p50, f'p99 {p99:g} ms, p50 {p50:g} ms: {p99 / p50:.2f}x (limit {limit:g}x)'
-    return check
-
-
-def _envoy_cpu_against_bare(scenario, limit):
-    def check(figure):
-        ours = figure(scenario, GRPC_ENVOY, 'cpu_ms_per_request')['envoy']
-        bare = figure(scenario, GRPC_BARE_ENVOY, 'cpu_ms_per_request')['envoy']
-        return ours <= limit * bare, (f'{ours * 1000:.0f} µs vs {bare * 1000:.0f} µs of Envoy CPU per call: '
-                                      f'{ours / bare:.2f}x (limit {limit:g}x)')
     return check
 
 
@@ -181,7 +163,7 @@ TARGETS = [
       for scenario, path, process, limit in CPU_LIMITS],
     ('1. the grpc.aio floor: a constant GetProduct answer', _floor, None),
     *[(f'1. {scenario} {path}: CPU per request <= 1/4 of the baseline\'s',
-       _cpu_share_of_baseline(scenario, path, process, BASELINE_CPU_SHARE), None)
+       _cpu_ratio((scenario, path, process), (scenario, BASELINE, 'all'), BASELINE_CPU_SHARE), None)
       for scenario, path, process, _limit in CPU_LIMITS],
     *[(f'2. {scenario} REST via Envoy: zero errors', _at_most(scenario, REST_ENVOY, 'errors', 0), None)
       for scenario in ('create_order_1', 'create_order_5', 'create_order_1_4clients')],
@@ -192,7 +174,8 @@ TARGETS = [
     ('3. GetProduct gRPC via our Envoy: p50 at 1 client <= 1.10x a bare Envoy\'s',
      _latency_ratio('get_product_1client', GRPC_ENVOY, 'get_product_1client', GRPC_BARE_ENVOY, 1.10), None),
     ('3. GetProduct gRPC via our Envoy: Envoy CPU per call <= 1.5x a bare Envoy\'s (32 clients)',
-     _envoy_cpu_against_bare('get_product', 1.5), None),
+     _cpu_ratio(('get_product', GRPC_ENVOY, 'envoy'), ('get_product', GRPC_BARE_ENVOY, 'envoy'), 1.5,
+                ' of Envoy CPU per call'), None),
     ('3. the bare Envoy hop itself', _bare_hop, None),
     ('4. GetProduct gRPC direct: 2 Products workers >= 1.7x 1 worker',
      _against('get_product_2_workers', 'get_product_1_worker', GRPC_DIRECT, 1.7), None),
@@ -223,7 +206,7 @@ TARGETS = [
     # (Compared in CPU, not in orders/s: CreateOrder runs under h2load, a checkout under the python client, which
     # takes its own share of the two cores.)
     ('8. Checkout + complete via Envoy: CPU per order <= 2.5x CreateOrder (1 item)\'s',
-     _cpu_against('checkout_complete', 'create_order_1', REST_ENVOY, 2.5), None),
+     _cpu_ratio(('checkout_complete', REST_ENVOY, 'all'), ('create_order_1', REST_ENVOY, 'all'), 2.5), None),
     ('8. Checkout + complete via Envoy p99 <= 3x CreateOrder (1 item) p99',
      _latency_ratio('checkout_complete', REST_ENVOY, 'create_order_1', REST_ENVOY, 3, key='p99_ms'), None),
     (f'9. GetProduct via Envoy with {LIVE_HOLDS:,} live holds >= 0.9x without',
