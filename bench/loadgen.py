@@ -135,16 +135,17 @@ def _run_bounded(command, output, timeout):
             return True
 
 
-def run_h2load(request, clients, duration, warmup=1.0, folder=None, checked=True, usage=None):
+def run_h2load(request, clients, duration, warmup=1.0, folder=None, checked=True, usage=None, rate=0):
     """Load `request` from `clients` connections (one request in flight on each) for `duration` seconds after
     `warmup` seconds of the same load (a run of its own, unmeasured); latencies and statuses come from h2load's
     per-request log. `checked`: send it once before and after with an ordinary client, refusing to measure a request
-    that fails. `usage` (bench.processes.Usage) is started and stopped around the measured run."""
+    that fails. `usage` (bench.processes.Usage) is started and stopped around the measured run. `rate`: calls per
+    second on each connection (h2load --rps), rather than each call as soon as the last one ended."""
     h2load = ensure_h2load()
     if checked:
         check_once(request)
     # Its errors count: a request must succeed from the first.
-    warmup_errors = run_h2load(request, clients, warmup, 0, folder, checked=False).errors if warmup else 0
+    warmup_errors = run_h2load(request, clients, warmup, 0, folder, checked=False, rate=rate).errors if warmup else 0
     with tempfile.TemporaryDirectory(prefix='h2load-', dir=folder) as work:
         work = Path(work)
         log, output = work / 'requests.tsv', work / 'output.txt'
@@ -152,6 +153,8 @@ def run_h2load(request, clients, duration, warmup=1.0, folder=None, checked=True
                    f'--log-file={log}']
         if request.http1:
             command.append('--h1')
+        if rate:
+            command.append(f'--rps={rate}')
         if request.grpc:
             command.append('-v')  # prints trailers-only responses' grpc-status: how gRPC errors are counted
         if request.body is not None:

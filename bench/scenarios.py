@@ -22,6 +22,9 @@ READ_SHARE = 0.9  # of the mixed workload; the rest are one-item orders
 # Checkouts a second the carts filled before checkout_complete are meant for: above what this machine does (about 230
 # a second in 2026-12; carts filled during the measurement would add their calls to it).
 FILLED_CARTS_PER_SECOND = 400
+# Calls a second on each of the CLIENTS connections of get_product_steady: 800 a second in all, well below what every
+# path it runs on sustains here (the slowest, GetProduct through an Envoy to Products, about 1,700 in 2026-12).
+STEADY_RATE = 25
 
 
 @dataclass(frozen=True)
@@ -47,14 +50,17 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Fixed(Scenario):
-    """One request repeated by h2load; `request(target, settings)` picks it."""
+    """One request repeated by h2load; `request(target, settings)` picks it. `rate`: calls a second per client
+    (a fixed load), rather than as many as the path answers."""
     request: object = None
+    rate: int = 0
 
     def measure(self, target, settings, usage):
         request = self.request(target, settings)
         if request is None:
             return None
-        return run_h2load(request, self.clients, settings.duration, settings.warmup, settings.folder, usage=usage)
+        return run_h2load(request, self.clients, settings.duration, settings.warmup, settings.folder, usage=usage,
+                          rate=self.rate)
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,10 @@ def order_events(page):
 SCENARIOS = [
     Fixed('get_product', 'GetProduct of the middle product', CLIENTS, middle_product),
     Fixed('get_product_1client', 'GetProduct, one client (latency)', 1, middle_product),
+    # A process's CPU per call falls as its load rises (more calls share each wake-up and each write), so two paths
+    # compare their CPU per call at the same load: this one, not each at the most it answers.
+    Fixed('get_product_steady', f'GetProduct at a fixed {CLIENTS * STEADY_RATE} calls/s ({CLIENTS} clients x '
+          f'{STEADY_RATE})', CLIENTS, middle_product, rate=STEADY_RATE),
     Fixed('list_first', f'ListProducts first page of {PAGE_SIZE}', QUERY_CLIENTS,
           lambda target, run: target.list_page(0)),
     Fixed('list_middle', 'ListProducts page in the middle', QUERY_CLIENTS,
@@ -184,9 +194,9 @@ SCENARIOS = [
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 # Target 3: these scenarios also run over gRPC through our Envoy and through a bare one, when they run at all.
-ENVOY_HOP = ('get_product', 'get_product_1client')
-SMOKE = ['get_product', 'list_last', 'search', 'create_order_5', 'orders_status_last', 'orders_customer_last',
-         'order_events_last', 'checkout_complete', 'mixed']
+ENVOY_HOP = ('get_product', 'get_product_1client', 'get_product_steady')
+SMOKE = ['get_product', 'get_product_steady', 'list_last', 'search', 'create_order_5', 'orders_status_last',
+         'orders_customer_last', 'order_events_last', 'checkout_complete', 'mixed']
 
 
 def run_scenario(scenario, target, settings, logs=(), counters=None):

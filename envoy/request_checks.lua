@@ -21,7 +21,9 @@
 --    console) may call. Refused with 403 / PERMISSION_DENIED, its preflight too (an allowed origin's preflight was
 --    answered by the cors filter before this one; any other OPTIONS goes on to the transcoder, which has no call
 --    for it: 404).
--- On the way back, a REST create answers 201 with a Location, a delete 204 (envoy_on_response, at the end).
+-- On the way back, a REST create answers 201 with a Location, a delete 204: envoy/rest_answers.lua, which only the
+-- routes of those calls run (this file's checks, then that one's answer), so that no other call pays for a second
+-- run of Lua on its way back.
 --
 -- REST refusals are 400 (403 for an origin) with the google.rpc.Status JSON body (envoy.yaml's local_reply_config);
 -- native gRPC ones INVALID_ARGUMENT (PERMISSION_DENIED) with the same message.
@@ -128,74 +130,81 @@ end
 
 -- The origin of a page of another site that may not call, or nil. The gateway's own pages are those of its own host
 -- and port, whatever the scheme: behind a load balancer that ends TLS, Envoy sees http where the browser saw https.
-local function foreign_origin(headers)
-  local origin = headers:get("origin")
+local function foreign_origin(origin, authority)
   if not origin or ALLOWED_ORIGINS[origin] then
     return nil
   end
-  if origin:match("^https?://(.*)$") == headers:get(":authority") then
+  if origin:match("^https?://(.*)$") == authority then
     return nil
   end
   return origin
 end
 
+local byte, find, sub = string.byte, string.find, string.sub
+local COLON, LOWER_G, DASH = 58, 103, 45
+
+-- Whether header_problem() could find fault with this name under either protocol: one it refuses whatever the
+-- protocol, a grpc-* or a *-bin one. Every other header passes, so only these few are judged in full.
+local function suspicious(name)
+  return find(name, "[^0-9a-z_.%-]") ~= nil
+    or (byte(name, 1) == LOWER_G and sub(name, 1, 5) == "grpc-")
+    or (byte(name, -4) == DASH and sub(name, -4) == "-bin")
+end
+
+-- One pass over the headers, the costly part of this filter (each step crosses from Lua into Envoy): it picks out
+-- the few headers the checks read and the suspicious ones, which are judged once the protocol is known.
 function envoy_on_request(handle)
   local headers = handle:headers()
-  local method = headers:get(":method")
+  local method, path, authority, content_type, origin
+  local suspects
+  for name, value in pairs(headers) do
+    if byte(name, 1) == COLON then
+      if name == ":method" then
+        method = value
+      elseif name == ":path" then
+        path = value
+      elseif name == ":authority" then
+        authority = value
+      end
+    else
+      -- As headers:get() would: the values of a repeated header joined by commas.
+      if name == "content-type" then
+        content_type = content_type and content_type .. "," .. value or value
+      elseif name == "origin" then
+        origin = origin and origin .. "," .. value or value
+      end
+      if suspicious(name) then
+        suspects = suspects or {}
+        suspects[#suspects + 1] = name
+        suspects[#suspects + 1] = value
+      end
+    end
+  end
   if method == "CONNECT" then
     handle:respond({[":status"] = "405", ["allow"] = "GET, POST, PUT, PATCH, DELETE"},
                    "CONNECT is not served here")
     return
   end
-  local native_grpc = is_native_grpc(headers:get("content-type") or "")
-  local origin = foreign_origin(headers)
-  if origin then
-    refuse(handle, native_grpc, "calls from pages of " .. quoted(origin) .. " are not allowed here " ..
+  local native_grpc = is_native_grpc(content_type or "")
+  local foreign = foreign_origin(origin, authority)
+  if foreign then
+    refuse(handle, native_grpc, "calls from pages of " .. quoted(foreign) .. " are not allowed here " ..
            "(GATEWAY_CORS_ORIGINS lists the origins that are)", PERMISSION_DENIED)
     return
   end
-  for name, value in pairs(headers) do
-    local problem = header_problem(name, value, native_grpc)
-    if problem then
-      refuse(handle, native_grpc, problem)
-      return
+  if suspects then
+    for at = 1, #suspects, 2 do
+      local problem = header_problem(suspects[at], suspects[at + 1], native_grpc)
+      if problem then
+        refuse(handle, native_grpc, problem)
+        return
+      end
     end
   end
   if not native_grpc then
-    local problem = query_problem(method, headers:get(":path") or "")
+    local problem = query_problem(method, path or "")
     if problem then
       refuse(handle, false, problem)
     end
   end
-end
-
--- How a successful REST call answers in HTTP's own terms (scripts/exposure.py, Rpc.rest_answer): its route's metadata
--- says 201 with the collection the new resource's Location starts with, or 204. Only the transcoder's JSON answers
--- change: native gRPC, gRPC-Web and Connect answer in their own protocols. The id is the first field of every
--- resource the API creates, printed as a JSON string (an int64).
-function envoy_on_response(handle)
-  local answer = handle:metadata()
-  local status, location = answer:get("status"), answer:get("location")
-  if not status then
-    return
-  end
-  local headers = handle:headers()
-  local json = (headers:get("content-type") or ""):sub(1, 16) == "application/json"
-  if not json or headers:get(":status") ~= "200" then
-    return
-  end
-  -- body() waits for the whole answer: the headers must be asked for again after it (and the metadata before).
-  local body = handle:body()
-  local id = body:getBytes(0, body:length()):match('^%s*{%s*"id"%s*:%s*"(%d+)"')
-  if status == "204" then
-    body:setBytes("")
-  end
-  headers = handle:headers()
-  if status == "204" then
-    headers:remove("content-type")
-    headers:remove("content-length")
-  elseif id then
-    headers:add("location", location .. id)
-  end
-  headers:replace(":status", status)
 end

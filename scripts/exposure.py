@@ -69,7 +69,7 @@ class Rpc:
 
     @property
     def rest_answer(self):
-        """How the gateway answers a successful REST call (envoy/request_checks.lua): {'status': '201', 'location':
+        """How the gateway answers a successful REST call (envoy/rest_answers.lua): {'status': '201', 'location':
         '/api/products/'}, {'status': '204'}, or None for 200 as the transcoder answers."""
         for binding in self.bindings:
             status = binding.success(self.name)

@@ -48,9 +48,11 @@ OPENAPI_DOCUMENT = 'openapi.json'
 OPTIONAL_LINE = re.compile(r'^ *\$(listener_tls|upstream_tls|tracing|otlp_collector)\b.*\n', re.MULTILINE)
 # A template line holding only one of these placeholders becomes a block of lines at its indentation: the routes of
 # the public RPCs (YAML list items) and the Lua request checks.
-BLOCK_LINE = re.compile(r'^( *)\$(rpc_routes|api_docs_routes|request_checks)\b.*\n', re.MULTILINE)
+BLOCK_LINE = re.compile(r'^( *)\$(rpc_routes|api_docs_routes|request_checks|request_checks_and_rest_answers)\b.*\n',
+                        re.MULTILINE)
 ROUTE_CLASSES = TEMPLATE.with_name('route_classes.yaml')
 REQUEST_CHECKS = TEMPLATE.with_name('request_checks.lua')
+REST_ANSWERS = TEMPLATE.with_name('rest_answers.lua')
 TLS_SOCKET = 'envoy.transport_sockets.tls'
 TLS_TYPES = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.'
 OTLP_CLUSTER = 'otlp_collector'
@@ -125,15 +127,18 @@ def route_classes(values):
 
 def rpc_routes(api, values):
     """One route per public RPC, on its gRPC path: the fields of its class in envoy/route_classes.yaml, to its
-    service's cluster; for the Lua filter, in its metadata, how a successful REST call answers (201, 204)."""
+    service's cluster; for the Lua filter, in its metadata, how a successful REST call answers (201, 204), and the
+    script that gives that answer (REST_ANSWERS_SCRIPT), on those routes only."""
     classes = route_classes(values)
     routes = []
     for rpc in api.public():
         settings = classes[rpc.route_class]
         route = {'match': {'path': rpc.path}, **settings, 'route': {'cluster': rpc.cluster, **settings['route']}}
         if rpc.rest_answer:
-            shared = route.get('metadata', {}).get('filter_metadata', {})  # the class's, left as it is
+            # The class's own dicts are shared by every route of the class: left as they are.
+            shared = route.get('metadata', {}).get('filter_metadata', {})
             route['metadata'] = {'filter_metadata': {**shared, LUA_FILTER: rpc.rest_answer}}
+            route['typed_per_filter_config'] = {**route.get('typed_per_filter_config', {}), **REST_ANSWERS_ROUTE}
         routes.append(route)
     return routes
 
@@ -169,6 +174,13 @@ def installed_api_docs(folder=API_DOCS):
 
 # The Lua filter reads its route's metadata under its own name (envoy.yaml's http_filters).
 LUA_FILTER = 'envoy.filters.http.lua'
+# The name of the Lua filter's second script (envoy.yaml's source_codes): the request checks and the REST answers
+# (envoy/rest_answers.lua), run instead of the checks alone on the routes of the calls whose answers it changes.
+# Envoy picks a route's script on the way in and again on the way back, each time by the route then chosen: a REST
+# call's, on the way back, is its RPC's (the transcoder has turned the request into its gRPC call).
+REST_ANSWERS_SCRIPT = 'rest_answers'
+REST_ANSWERS_ROUTE = {LUA_FILTER: {'@type': 'type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute',
+                                   'name': REST_ANSWERS_SCRIPT}}
 
 
 def query_rules(api):
@@ -207,13 +219,13 @@ def lua_value(value):
     return '{' + ', '.join(lua_value(item) for item in value) + '}'
 
 
-def request_checks(api, allowed_origins=()):
+def request_checks(api, allowed_origins=(), rest_answers=False):
     """The Lua filter's source: envoy/request_checks.lua with the query rules of this descriptor set and the origins
-    whose pages may call the API before it."""
+    whose pages may call the API before it; with `rest_answers`, envoy/rest_answers.lua after it."""
     rules = ',\n'.join('  ' + lua_value(rule) for rule in query_rules(api))
     return (f'local QUERY_RULES = {{\n{rules}\n}}\n'
             f'local ALLOWED_ORIGINS = {lua_value({origin: True for origin in allowed_origins})}\n\n'
-            + REQUEST_CHECKS.read_text())
+            + REQUEST_CHECKS.read_text() + ('\n' + REST_ANSWERS.read_text() if rest_answers else ''))
 
 
 ORIGIN = re.compile(r'https?://[^\s/:?#@]+(:[0-9]{1,5})?')
@@ -359,7 +371,8 @@ def render_config(descriptor, listen, admin, products, orders, tls=GatewayTls(),
     blocks = {'rpc_routes': '\n'.join('- ' + json.dumps(route) for route in rpc_routes(api, values)),
               'api_docs_routes': '\n'.join('- ' + json.dumps(route)
                                             for route in api_docs_routes(api_docs and installed_api_docs(api_docs))),
-              'request_checks': request_checks(api, origins)}
+              'request_checks': request_checks(api, origins),
+              'request_checks_and_rest_answers': request_checks(api, origins, rest_answers=True)}
     template = OPTIONAL_LINE.sub(lambda line: line[0] if values[line[1]] else '', TEMPLATE.read_text())
     # The blocks go in after the substitution: `$` in them (Lua's patterns) is not a placeholder.
     config = string.Template(template).substitute(values, **{name: f'${name}' for name in blocks})

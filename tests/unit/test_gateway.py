@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from bench.processes import DESCRIPTOR, ROOT, envoy_binary
-from scripts.gateway import render_config
+from scripts.gateway import LUA_FILTER, REST_ANSWERS_SCRIPT, render_config
 
 SERVICES = ('127.0.0.1:50051', '127.0.0.1:50052')
 
@@ -97,3 +97,27 @@ def test_the_origins_allowed_are_those_given_exactly():
 def test_an_origin_no_browser_sends_is_refused_naming_it(origin):
     with pytest.raises(ValueError, match=f"CORS origin '{re.escape(origin)}': expected scheme://host"):
         render_config(DESCRIPTOR, '127.0.0.1:8080', '127.0.0.1:9901', *SERVICES, cors_origins=[origin])
+
+
+def gateway_manager(config):
+    (listener,) = [listener for listener in yaml.safe_load(config)['static_resources']['listeners']
+                   if listener['name'] == 'gateway']
+    return listener['filter_chains'][0]['filters'][0]['typed_config']
+
+
+def test_lua_runs_on_the_way_back_only_on_the_routes_of_rest_creates_and_deletes():
+    """Every request is checked; only the answers of the calls whose REST form answers 201 or 204 pass through Lua
+    again (each run of a script costs the call a coroutine: scripts/gateway.py REST_ANSWERS_SCRIPT)."""
+    manager = gateway_manager(render_config(DESCRIPTOR, '127.0.0.1:8080', '127.0.0.1:9901', *SERVICES))
+    (lua,) = [item['typed_config'] for item in manager['http_filters'] if item['name'] == LUA_FILTER]
+    checks = lua['default_source_code']['inline_string']
+    with_answers = lua['source_codes'][REST_ANSWERS_SCRIPT]['inline_string']
+    assert 'function envoy_on_request' in checks and 'function envoy_on_response' not in checks
+    assert with_answers.startswith(checks) and 'function envoy_on_response' in with_answers
+    routes = manager['route_config']['virtual_hosts'][0]['routes']
+    answering = {route['match']['path'] for route in routes
+                 if route.get('typed_per_filter_config', {}).get(LUA_FILTER, {}).get('name') == REST_ANSWERS_SCRIPT}
+    with_metadata = {route['match']['path'] for route in routes
+                     if LUA_FILTER in route.get('metadata', {}).get('filter_metadata', {})}
+    assert answering == with_metadata and '/ecommerce.products.v1.ProductService/CreateProduct' in answering
+    assert '/ecommerce.products.v1.ProductService/GetProduct' not in answering
