@@ -79,8 +79,8 @@ def parse_args(argv):
     parser.add_argument('--orders', type=int, help=f'orders seeded across {CUSTOMERS:,} customers (default '
                                                    f'1,000,000; {SMOKE_ORDERS:,} with --smoke)')
     parser.add_argument('--duration', type=float,
-                        help=f'seconds measured per scenario (default 10, at most {MAX_DURATION}; 0.5 with --smoke)')
-    parser.add_argument('--warmup', type=float, help='seconds of warm-up before each (default 1; 0.2 with --smoke)')
+                        help=f'seconds measured per scenario (default 10, at most {MAX_DURATION}; 0.3 with --smoke)')
+    parser.add_argument('--warmup', type=float, help='seconds of warm-up before each (default 1; 0.1 with --smoke)')
     parser.add_argument('--smoke', action='store_true',
                         help=f'tiny and quick, as `make test` runs it: {", ".join([*SMOKE, WATCHERS, HOLDS])} '
                              f'({SMOKE_HOLDS} holds); no baseline, no workers')
@@ -95,8 +95,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     args.products = args.products or (200 if args.smoke else 1_000_000)
     args.orders = args.orders or (SMOKE_ORDERS if args.smoke else ORDER_COUNT)
-    args.duration = min(MAX_DURATION, args.duration or (0.5 if args.smoke else 10))
-    args.warmup = args.warmup if args.warmup is not None else (0.2 if args.smoke else 1)
+    args.duration = min(MAX_DURATION, args.duration or (0.3 if args.smoke else 10))
+    args.warmup = args.warmup if args.warmup is not None else (0.1 if args.smoke else 1)
     args.only = args.only or ([*SMOKE, WATCHERS, HOLDS] if args.smoke else [*BY_NAME, WORKERS, WATCHERS, HOLDS])
     args.holds = SMOKE_HOLDS if args.smoke else LIVE_HOLDS
     return args

@@ -186,6 +186,9 @@ def run_h2load(request, clients, duration, warmup=1.0, folder=None, checked=True
     notes = ['HTTP/1.1' if request.http1 else 'h2c']
     if request.grpc:
         notes.append(f'grpc-status errors counted from h2load -v: {grpc_errors}')
+    if rate and len(latencies) > 1.1 * rate * clients * duration:
+        notes.append(f'h2load sent more than the {rate * clients} calls/s asked for (seen where the server closes '
+                     'each connection after one answer: the baseline)')
     if hung:
         notes.append('h2load did not exit after its duration (nghttp2 #2250, HTTP/1.1 with Connection: close) and '
                      'was stopped: figures from its per-request log, connection failures not counted')
