@@ -130,79 +130,41 @@ end
 
 -- The origin of a page of another site that may not call, or nil. The gateway's own pages are those of its own host
 -- and port, whatever the scheme: behind a load balancer that ends TLS, Envoy sees http where the browser saw https.
-local function foreign_origin(origin, authority)
+local function foreign_origin(headers)
+  local origin = headers:get("origin")
   if not origin or ALLOWED_ORIGINS[origin] then
     return nil
   end
-  if origin:match("^https?://(.*)$") == authority then
+  if origin:match("^https?://(.*)$") == headers:get(":authority") then
     return nil
   end
   return origin
 end
 
-local byte, find, sub = string.byte, string.find, string.sub
-local COLON, LOWER_G, DASH = 58, 103, 45
-
--- Whether header_problem() could find fault with this name under either protocol: one it refuses whatever the
--- protocol, a grpc-* or a *-bin one. Every other header passes, so only these few are judged in full.
-local function suspicious(name)
-  return find(name, "[^0-9a-z_.%-]") ~= nil
-    or (byte(name, 1) == LOWER_G and sub(name, 1, 5) == "grpc-")
-    or (byte(name, -4) == DASH and sub(name, -4) == "-bin")
-end
-
--- One pass over the headers, the costly part of this filter (each step crosses from Lua into Envoy): it picks out
--- the few headers the checks read and the suspicious ones, which are judged once the protocol is known.
 function envoy_on_request(handle)
   local headers = handle:headers()
-  local method, path, authority, content_type, origin
-  local suspects
-  for name, value in pairs(headers) do
-    if byte(name, 1) == COLON then
-      if name == ":method" then
-        method = value
-      elseif name == ":path" then
-        path = value
-      elseif name == ":authority" then
-        authority = value
-      end
-    else
-      -- As headers:get() would: the values of a repeated header joined by commas.
-      if name == "content-type" then
-        content_type = content_type and content_type .. "," .. value or value
-      elseif name == "origin" then
-        origin = origin and origin .. "," .. value or value
-      end
-      if suspicious(name) then
-        suspects = suspects or {}
-        suspects[#suspects + 1] = name
-        suspects[#suspects + 1] = value
-      end
-    end
-  end
+  local method = headers:get(":method")
   if method == "CONNECT" then
     handle:respond({[":status"] = "405", ["allow"] = "GET, POST, PUT, PATCH, DELETE"},
                    "CONNECT is not served here")
     return
   end
-  local native_grpc = is_native_grpc(content_type or "")
-  local foreign = foreign_origin(origin, authority)
-  if foreign then
-    refuse(handle, native_grpc, "calls from pages of " .. quoted(foreign) .. " are not allowed here " ..
+  local native_grpc = is_native_grpc(headers:get("content-type") or "")
+  local origin = foreign_origin(headers)
+  if origin then
+    refuse(handle, native_grpc, "calls from pages of " .. quoted(origin) .. " are not allowed here " ..
            "(GATEWAY_CORS_ORIGINS lists the origins that are)", PERMISSION_DENIED)
     return
   end
-  if suspects then
-    for at = 1, #suspects, 2 do
-      local problem = header_problem(suspects[at], suspects[at + 1], native_grpc)
-      if problem then
-        refuse(handle, native_grpc, problem)
-        return
-      end
+  for name, value in pairs(headers) do
+    local problem = header_problem(name, value, native_grpc)
+    if problem then
+      refuse(handle, native_grpc, problem)
+      return
     end
   end
   if not native_grpc then
-    local problem = query_problem(method, path or "")
+    local problem = query_problem(method, headers:get(":path") or "")
     if problem then
       refuse(handle, false, problem)
     end
